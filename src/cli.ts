@@ -1,0 +1,114 @@
+// The command line: parse options, call the library, map errors to exit codes (2: the user can fix it).
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { initBackend } from './backend.js';
+import { checkCrop, checkRes, preprocess } from './data/preprocess.js';
+import { GanError } from './errors.js';
+import { say } from './log.js';
+import { disposeGan, train } from './train.js';
+
+function int(name: string) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be an integer`);
+    return Number(value);
+  };
+}
+
+function num(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+/** Every command goes through the backend layer: --backend, and one line saying which backend and why. */
+function withBackend(cmd: Command): Command {
+  return cmd
+    .option('--backend <name>', 'node-gpu, node, wasm or cpu (default: the best one installed)')
+    .hook('preAction', async (c) => say((await initBackend(c.opts().backend)).line));
+}
+
+/** Ctrl-C or SIGTERM asks the run to stop after the current step; a second Ctrl-C quits at once. */
+function stopSignal(): AbortController {
+  const ctl = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ctl.signal.aborted) process.exit(130);
+    say(`${sig}: stopping after this step and writing a checkpoint (Ctrl-C again quits at once; the last checkpoint stays intact)`);
+    ctl.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return ctl;
+}
+
+function program(): Command {
+  const cmd = new Command('gan')
+    .description('Train DCGANs that generate faces.')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  withBackend(cmd.command('preprocess'))
+    .description('decode, crop and resize every image under a folder once, into a uint8 cache')
+    .argument('<folder>', 'folder of face photos (searched recursively)')
+    .addOption(new Option('--res <px>', 'image size: 16, 32, 64 or 128').default(64).argParser(int('--res')))
+    .addOption(new Option('--crop <mode>', 'center (largest centred square) or celeba (CelebA DCGAN crop)').default('center'))
+    .option('--out <dir>', 'cache folder (default data/<folder>-<res>)')
+    .action(async (folder: string, o: { res: number; crop: string; out?: string }) => {
+      checkRes(o.res);
+      checkCrop(o.crop);
+      const r = await preprocess(folder, { res: o.res, crop: o.crop, out: o.out });
+      say(r.cacheHit
+        ? `cache hit: ${r.dir} is up to date (${r.cached} images cached, ${r.skipped} skipped)`
+        : `${r.cached} images cached, ${r.skipped} skipped in ${r.dir} (${r.processed} decoded in ${r.seconds.toFixed(1)} s)` +
+          (r.skipped ? `; skipped files are listed in ${r.dir}/skipped.txt` : ''));
+    });
+
+  withBackend(cmd.command('train'))
+    .description('train a DCGAN; rerun the same command to resume where it stopped')
+    .option('--data <dir>', 'a cache from gan preprocess, or a folder of images (default: the built-in faces)')
+    .addOption(new Option('--res <px>', 'image size: 16, 32, 64 or 128').default(64).argParser(int('--res')))
+    .option('--epochs <n>', 'passes over the data', int('--epochs'))
+    .option('--batch <n>', 'images per step', int('--batch'))
+    .option('--run <name>', 'run name: its folder is checkpoints/<name> (default <data>-<res>)')
+    .option('--seed <n>', 'fixes the initial weights, the data order and every latent', int('--seed'))
+    .option('--lr <x>', 'learning rate of both networks (default 0.0002)', num('--lr'))
+    .option('--width <n>', 'base number of filters (default 64)', int('--width'))
+    .option('--preview-every <steps>', 'write a preview grid every so many steps', int('--preview-every'))
+    .option('--checkpoint-every <steps>', 'write a checkpoint every so many steps', int('--checkpoint-every'))
+    .addOption(new Option('--crop <mode>', 'crop for a raw image folder: center or celeba').default('center'))
+    .option('--fresh', 'start the run over, discarding its checkpoints')
+    .action(async (o: {
+      data?: string; res: number; epochs?: number; batch?: number; run?: string; seed?: number; lr?: number; width?: number;
+      previewEvery?: number; checkpointEvery?: number; crop: string; fresh?: boolean;
+    }) => {
+      checkRes(o.res);
+      checkCrop(o.crop);
+      const ctl = stopSignal();
+      const r = await train({
+        data: o.data, res: o.res, crop: o.crop, run: o.run, fresh: o.fresh, signal: ctl.signal,
+        overrides: { epochs: o.epochs, batch: o.batch, seed: o.seed, lrG: o.lr, lrD: o.lr, width: o.width,
+          previewEvery: o.previewEvery, checkpointEvery: o.checkpointEvery },
+      });
+      disposeGan(r.gan);
+    });
+
+  return cmd;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander already printed it
+    if (e instanceof GanError) {
+      say(`gan: ${e.message}`);
+      return e.exitCode;
+    }
+    say(`gan: internal error: ${(e as Error).message}` + (process.env.GAN_DEBUG ? `\n${(e as Error).stack}` : ' (GAN_DEBUG=1 shows the stack)'));
+    return 1;
+  }
+}
+
+export { initBackend };

@@ -1,0 +1,250 @@
+// `gan train`: the alternating GAN training loop, with previews, checkpoints and exact resume.
+// The algorithm itself is trainStep, just below; the rest of the file is bookkeeping around it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Adam } from './adam.js';
+import {
+  listCheckpoints, loadCheckpoint, readState, removeLeftovers, saveCheckpoint, type CheckpointState,
+} from './checkpoint.js';
+import { loadConfig, type TrainConfig } from './config.js';
+import type { CropMode } from './data/cache.js';
+import { BatchOrder, openDataset, toFloatBatch, type Dataset } from './data/dataset.js';
+import { writeFileAtomic } from './atomic.js';
+import { GanError } from './errors.js';
+import { grid, writePng } from './images.js';
+import { fileLogger, say, type Logger } from './log.js';
+import { buildDiscriminator, buildGenerator } from './model.js';
+import { plotLosses } from './plot.js';
+import { progress } from './progress.js';
+import { Rng } from './rng.js';
+import { PREVIEW_SEEDS, sampleSeeds } from './sample.js';
+
+/** The two networks and their optimizers. */
+export interface Gan {
+  G: tf.LayersModel;
+  D: tf.LayersModel;
+  gVars: tf.Variable[];
+  dVars: tf.Variable[];
+  optG: Adam;
+  optD: Adam;
+}
+
+export function createGan(c: TrainConfig, models?: { G: tf.LayersModel; D: tf.LayersModel }): Gan {
+  const G = models?.G ?? buildGenerator(c, c.seed * 1000);
+  const D = models?.D ?? buildDiscriminator(c, c.seed * 1000);
+  const trainable = (m: tf.LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
+  const gVars = trainable(G);
+  const dVars = trainable(D);
+  const adam = (lr: number) => ({ lr, beta1: c.beta1, beta2: c.beta2, eps: 1e-8 });
+  return { G, D, gVars, dVars, optG: new Adam(gVars, adam(c.lrG)), optD: new Adam(dVars, adam(c.lrD)) };
+}
+
+export function disposeGan(gan: Gan): void {
+  gan.G.dispose();
+  gan.D.dispose();
+  gan.optG.dispose();
+  gan.optD.dispose();
+}
+
+/** Binary cross-entropy on logits: -log σ(x) = softplus(-x) for real, -log(1 - σ(x)) = softplus(x) for fake. */
+const bce = (logits: tf.Tensor, real: boolean) => tf.mean(tf.softplus(real ? tf.neg(logits) : logits));
+
+/** [D loss, G loss, D(x), D(G(z))]: the mean losses and the mean probability D gives real and fake images. */
+export type StepStats = [number, number, number, number];
+
+/**
+ * One GAN iteration. Each step computes gradients of only its own network's variables (tf.variableGrads
+ * with a variable list: the tfjs form of a gradient tape). BatchNorm runs in training mode (batch
+ * statistics) and updates its moving averages, which sampling uses.
+ */
+export function trainStep(gan: Gan, real: tf.Tensor4D, zD: tf.Tensor2D, zG: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const { G, D } = gan;
+    const run = (model: tf.LayersModel, x: tf.Tensor) => model.apply(x, { training: true }) as tf.Tensor;
+
+    // 1. Discriminator: real images should score 1, fakes 0. The fakes are made outside the gradient
+    //    function, so nothing flows back into G (PyTorch's fake.detach()).
+    const fake = run(G, zD);
+    let logits: tf.Tensor[] = [];
+    const d = tf.variableGrads(() => {
+      logits = [run(D, real), run(D, fake)].map((l) => tf.keep(l)); // kept for the D(x), D(G(z)) figures
+      return bce(logits[0], true).add(bce(logits[1], false)) as tf.Scalar;
+    }, gan.dVars);
+    gan.optD.apply(gan.dVars.map((v) => d.grads[v.name]));
+
+    // 2. Generator: fresh fakes, which D (just updated) should be fooled into scoring 1. Only G's
+    //    variables get gradients; D's stay as they are.
+    const g = tf.variableGrads(() => bce(run(D, run(G, zG)), true) as tf.Scalar, gan.gVars);
+    gan.optG.apply(gan.gVars.map((v) => g.grads[v.name]));
+
+    const [dReal, dFake] = logits.map((l) => tf.sigmoid(l).mean());
+    tf.dispose(logits);
+    return tf.stack([d.value, g.value, dReal, dFake]) as tf.Tensor1D;
+  });
+}
+
+/** The random draws of one step, a pure function of (seed, step): the real batch and both latent batches. */
+export function stepInputs(ds: Dataset, order: BatchOrder, c: TrainConfig, step: number) {
+  const idx = order.indices(step);
+  const z = (which: string) => tf.tensor2d(new Rng(c.seed, which, step).normals(c.batch * c.latent), [c.batch, c.latent]);
+  return {
+    real: tf.tensor4d(toFloatBatch(ds, idx), [idx.length, ds.res, ds.res, 3]),
+    zD: z('zD'),
+    zG: z('zG'),
+  };
+}
+
+export interface TrainOptions {
+  data?: string; // cache or image folder; built-in faces when absent
+  res: number;
+  crop?: CropMode; // for a raw image folder
+  run?: string;
+  fresh?: boolean;
+  overrides?: Partial<TrainConfig>;
+  checkpointsDir?: string;
+  /** Stop after this many steps in this call (tests use it to interrupt a run). */
+  maxSteps?: number;
+  /** Aborting it stops the run after the current step, with a checkpoint (Ctrl-C). */
+  signal?: AbortSignal;
+  quiet?: boolean;
+  tty?: boolean;
+}
+
+export interface TrainResult {
+  runDir: string;
+  step: number;
+  totalSteps: number;
+  resumedFrom: number; // 0 for a new run
+  stopped: boolean; // by the signal
+  gan: Gan; // the caller disposes it
+}
+
+// Config keys a resumed run may change; the others shape the model, the data order or the optimizer.
+const SCHEDULE_KEYS: (keyof TrainConfig)[] = ['epochs', 'previewEvery', 'checkpointEvery', 'keepCheckpoints'];
+
+/** Refuses to resume on other data or resolution; takes the run's config plus schedule overrides. */
+function resumeConfig(state: CheckpointState, ds: Dataset, o: TrainOptions, run: string): TrainConfig {
+  const redo = `use --fresh to start ${run} over, or another --run`;
+  if (state.config.res !== o.res) throw new GanError(`run ${run} was trained at --res ${state.config.res}, not ${o.res}: ${redo}`);
+  if (state.fingerprint !== ds.fingerprint) throw new GanError(`run ${run} was trained on other data (${state.data}): ${redo}`);
+  const c = { ...state.config };
+  for (const [k, v] of Object.entries(o.overrides ?? {}) as [keyof TrainConfig, number][]) {
+    if (v === undefined || v === c[k]) continue;
+    if (!SCHEDULE_KEYS.includes(k)) throw new GanError(`run ${run} has ${k} ${c[k]}, not ${v}: ${redo}`);
+    (c as Record<string, number>)[k] = v;
+  }
+  return c;
+}
+
+const CSV_HEADER = 'step,epoch,d_loss,g_loss,d_real,d_fake,img_per_s';
+
+/** Keeps the rows of steps up to `step` (those after the checkpoint will be trained again). */
+function trimCsv(file: string, step: number): void {
+  if (!fs.existsSync(file)) return writeFileAtomic(file, CSV_HEADER + '\n');
+  const rows = fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).filter((r) => Number(r.split(',')[0]) <= step);
+  writeFileAtomic(file, [CSV_HEADER, ...rows].join('\n') + '\n');
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const ds = await openDataset(o.data, o.res, { crop: o.crop ?? 'center', quiet: o.quiet });
+  const run = o.run ?? `${ds.name}-${o.res}`;
+  if (!/^[\w.-]+$/.test(run)) throw new GanError(`--run must be letters, digits, '.', '_' or '-' (got "${run}")`);
+  const runDir = path.join(o.checkpointsDir ?? 'checkpoints', run);
+  if (o.fresh) fs.rmSync(runDir, { recursive: true, force: true });
+  removeLeftovers(runDir);
+  const latest = listCheckpoints(runDir).at(-1);
+  const state = latest ? readState(latest.dir) : undefined;
+  const c = state ? resumeConfig(state, ds, o, run) : loadConfig(o.res, o.overrides);
+  const order = new BatchOrder(ds.count, c.batch, c.seed);
+  const totalSteps = c.epochs * order.stepsPerEpoch;
+
+  let gan: Gan;
+  let step = 0;
+  if (latest) {
+    const ck = await loadCheckpoint(latest.dir);
+    gan = createGan(c, { G: ck.G, D: ck.D! });
+    gan.optG.load(ck.optimizer.tG, ck.optimizer.tensors, 'g');
+    gan.optD.load(ck.optimizer.tD, ck.optimizer.tensors, 'd');
+    tf.dispose(Object.values(ck.optimizer.tensors));
+    step = ck.state.step;
+  } else {
+    gan = createGan(c);
+  }
+  fs.mkdirSync(path.join(runDir, 'previews'), { recursive: true });
+  writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify({ ...c, data: ds.name, fingerprint: ds.fingerprint }, null, 1));
+  const csv = path.join(runDir, 'losses.csv');
+  trimCsv(csv, step);
+  const log: Logger = fileLogger(path.join(runDir, 'train.log'));
+  const resumedFrom = step;
+  const tell = (line: string) => {
+    log.info({ event: 'status' }, line);
+    if (!o.quiet) say(line);
+  };
+  tell(latest
+    ? `resuming ${run} at step ${step} of ${totalSteps} (epoch ${order.epochOf(step) + 1} of ${c.epochs})`
+    : `training ${run}: ${ds.count} images at ${c.res}px, batch ${c.batch}, ${totalSteps} steps (${c.epochs} epochs), run folder ${runDir}`);
+
+  const checkpoint = async (losses?: { d: number; g: number }) => {
+    const dir = await saveCheckpoint(runDir, {
+      G: gan.G,
+      D: gan.D,
+      optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
+    }, { step, epoch: order.epochOf(step), config: c, data: ds.name, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
+    await plotLosses(csv, path.join(runDir, 'losses.png'));
+    log.info({ event: 'checkpoint', step, dir });
+  };
+  const preview = async () => {
+    const pixels = await sampleSeeds(gan.G, PREVIEW_SEEDS);
+    const img = grid(pixels, PREVIEW_SEEDS.length, c.res, 8);
+    const scale = Math.max(1, Math.floor(128 / c.res)); // small faces are enlarged for viewing
+    await writePng(path.join(runDir, 'previews', `step-${String(step).padStart(8, '0')}.png`), img, scale);
+    await writePng(path.join(runDir, 'previews', 'latest.png'), img, scale);
+  };
+  if (!latest) await preview(); // what the untrained generator makes: step 0
+
+  const stopAt = Math.min(totalSteps, o.maxSteps === undefined ? Infinity : step + o.maxSteps);
+  const bar = o.quiet ? undefined : progress('train', totalSteps, { tty: o.tty });
+  let last: { d: number; g: number } | undefined;
+  let imgPerS = 0;
+  let stopped = false;
+  while (step < stopAt) {
+    if (o.signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    const t0 = performance.now();
+    const { real, zD, zG } = stepInputs(ds, order, c, step);
+    const statsT = trainStep(gan, real, zD, zG);
+    const [dLoss, gLoss, dReal, dFake] = statsT.dataSync() as unknown as StepStats;
+    tf.dispose([real, zD, zG, statsT]);
+    if (![dLoss, gLoss].every(Number.isFinite)) {
+      log.error({ event: 'nan', step, dLoss, gLoss });
+      const kept = listCheckpoints(runDir).at(-1);
+      throw new GanError(`the loss became ${Number.isNaN(dLoss + gLoss) ? 'NaN' : 'infinite'} at step ${step + 1}: training stopped; ` +
+        (kept ? `the last good checkpoint (step ${kept.step}) is kept` : 'no checkpoint was written yet') + '. Try a lower --lr.', 3);
+    }
+    step++;
+    const seconds = (performance.now() - t0) / 1000;
+    imgPerS = imgPerS ? 0.9 * imgPerS + (0.1 * c.batch) / seconds : c.batch / seconds;
+    last = { d: dLoss, g: gLoss };
+    const epoch = order.epochOf(step - 1) + 1;
+    log.info({ step, epoch, d_loss: dLoss, g_loss: gLoss, d_real: dReal, d_fake: dFake, img_per_s: imgPerS });
+    fs.appendFileSync(csv, `${step},${epoch},${dLoss},${gLoss},${dReal},${dFake},${imgPerS.toFixed(2)}\n`);
+    bar?.update(step, { epoch: `${epoch}/${c.epochs}`, D: dLoss.toFixed(3), G: gLoss.toFixed(3), 'D(x)': dReal.toFixed(2),
+      'D(G(z))': dFake.toFixed(2), 'img/s': imgPerS.toFixed(1) });
+    if (step % c.previewEvery === 0) await preview();
+    if (step % c.checkpointEvery === 0) await checkpoint(last);
+    await new Promise(setImmediate); // let Ctrl-C and other events in between steps
+  }
+  bar?.stop();
+  if (step > resumedFrom || !latest) {
+    if (step % c.previewEvery !== 0) await preview();
+    await checkpoint(last);
+  }
+  tell(stopped
+    ? `stopped at step ${step}; checkpoint written. Run the same command again to resume.`
+    : step >= totalSteps ? `done: ${step} steps; previews in ${path.join(runDir, 'previews')}` : `paused at step ${step} of ${totalSteps}`);
+  log.flush();
+  return { runDir, step, totalSteps, resumedFrom, stopped, gan };
+}

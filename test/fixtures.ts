@@ -1,0 +1,39 @@
+// Fixture images made by the tests themselves, in a temp dir: good ones of every colour model we accept,
+// and every kind of bad file preprocess must skip.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+
+export const RED = { r: 200, g: 30, b: 40 };
+
+export function tempDir(prefix = 'gan-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+const solid = (width: number, height: number, channels: 3 | 4 = 3, c = RED) =>
+  sharp({ create: { width, height, channels, background: channels === 4 ? { ...c, alpha: 1 } : c } });
+
+/** Writes good and bad images into `dir`; returns the expected outcome per relative path. */
+export async function writeFixtures(dir: string): Promise<{ good: string[]; bad: string[] }> {
+  const good: Record<string, Promise<unknown>> = {
+    'rgb.jpg': solid(80, 60).jpeg({ quality: 95 }).toFile(path.join(dir, 'rgb.jpg')),
+    'rgba.png': solid(50, 70, 4).png().toFile(path.join(dir, 'rgba.png')),
+    'gray.png': solid(40, 40).grayscale().png().toFile(path.join(dir, 'gray.png')),
+    'cmyk.jpg': solid(64, 64).toColourspace('cmyk').jpeg({ quality: 95 }).toFile(path.join(dir, 'cmyk.jpg')),
+    '16bit.png': solid(64, 64).toColourspace('rgb16').png().toFile(path.join(dir, '16bit.png')),
+    'palette.png': solid(64, 64).png({ palette: true }).toFile(path.join(dir, 'palette.png')),
+    'a.webp': solid(64, 64).webp({ lossless: true }).toFile(path.join(dir, 'a.webp')),
+    'a.gif': solid(64, 64).gif().toFile(path.join(dir, 'a.gif')),
+    'a.tiff': solid(64, 64).tiff().toFile(path.join(dir, 'a.tiff')),
+    'nested/deeper/b.png': (fs.mkdirSync(path.join(dir, 'nested/deeper'), { recursive: true }),
+      solid(30, 30).png().toFile(path.join(dir, 'nested/deeper/b.png'))),
+  };
+  await Promise.all(Object.values(good));
+  const jpeg = fs.readFileSync(path.join(dir, 'rgb.jpg'));
+  fs.writeFileSync(path.join(dir, 'truncated.jpg'), jpeg.subarray(0, jpeg.length >> 1));
+  fs.writeFileSync(path.join(dir, 'empty.jpg'), '');
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image\n');
+  fs.writeFileSync(path.join(dir, 'fake.png'), Buffer.from('89504e470d0a1a0a0000', 'hex'));
+  return { good: Object.keys(good), bad: ['truncated.jpg', 'empty.jpg', 'notes.txt', 'fake.png'] };
+}

@@ -50,37 +50,49 @@ export function disposeGan(gan: Gan): void {
 /** Binary cross-entropy on logits: -log σ(x) = softplus(-x) for real, -log(1 - σ(x)) = softplus(x) for fake. */
 const bce = (logits: tf.Tensor, real: boolean) => tf.mean(tf.softplus(real ? tf.neg(logits) : logits));
 
-/** [D loss, G loss, D(x), D(G(z))]: the mean losses and the mean probability D gives real and fake images. */
+const run = (model: tf.LayersModel, x: tf.Tensor) => model.apply(x, { training: true }) as tf.Tensor;
+
+/**
+ * Discriminator step: real images should score 1, fakes 0. The fakes are made outside the gradient
+ * function, so nothing flows back into G (PyTorch's fake.detach()), and only D's variables get gradients.
+ * Returns [loss, D(x), D(G(z))]: the loss and the mean probability D gives real and fake images.
+ */
+export function discriminatorStep(gan: Gan, real: tf.Tensor4D, z: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const fake = run(gan.G, z);
+    let logits: tf.Tensor[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      logits = [run(gan.D, real), run(gan.D, fake)].map((l) => tf.keep(l)); // for the D(x), D(G(z)) figures
+      return bce(logits[0], true).add(bce(logits[1], false)) as tf.Scalar;
+    }, gan.dVars);
+    gan.optD.apply(gan.dVars.map((v) => grads[v.name]));
+    const [dReal, dFake] = logits.map((l) => tf.sigmoid(l).mean());
+    tf.dispose(logits);
+    return tf.stack([value, dReal, dFake]) as tf.Tensor1D;
+  });
+}
+
+/** Generator step: fresh fakes that D should score 1. Gradients flow through D, but only G's variables change. */
+export function generatorStep(gan: Gan, z: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => bce(run(gan.D, run(gan.G, z)), true) as tf.Scalar, gan.gVars);
+    gan.optG.apply(gan.gVars.map((v) => grads[v.name]));
+    return value;
+  });
+}
+
+/** [D loss, G loss, D(x), D(G(z))] */
 export type StepStats = [number, number, number, number];
 
 /**
- * One GAN iteration. Each step computes gradients of only its own network's variables (tf.variableGrads
- * with a variable list: the tfjs form of a gradient tape). BatchNorm runs in training mode (batch
- * statistics) and updates its moving averages, which sampling uses.
+ * One GAN iteration: a discriminator step on a real and a fake batch, then a generator step on a fresh fake
+ * batch. BatchNorm runs in training mode (batch statistics) and updates its moving averages for sampling.
  */
 export function trainStep(gan: Gan, real: tf.Tensor4D, zD: tf.Tensor2D, zG: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
-    const { G, D } = gan;
-    const run = (model: tf.LayersModel, x: tf.Tensor) => model.apply(x, { training: true }) as tf.Tensor;
-
-    // 1. Discriminator: real images should score 1, fakes 0. The fakes are made outside the gradient
-    //    function, so nothing flows back into G (PyTorch's fake.detach()).
-    const fake = run(G, zD);
-    let logits: tf.Tensor[] = [];
-    const d = tf.variableGrads(() => {
-      logits = [run(D, real), run(D, fake)].map((l) => tf.keep(l)); // kept for the D(x), D(G(z)) figures
-      return bce(logits[0], true).add(bce(logits[1], false)) as tf.Scalar;
-    }, gan.dVars);
-    gan.optD.apply(gan.dVars.map((v) => d.grads[v.name]));
-
-    // 2. Generator: fresh fakes, which D (just updated) should be fooled into scoring 1. Only G's
-    //    variables get gradients; D's stay as they are.
-    const g = tf.variableGrads(() => bce(run(D, run(G, zG)), true) as tf.Scalar, gan.gVars);
-    gan.optG.apply(gan.gVars.map((v) => g.grads[v.name]));
-
-    const [dReal, dFake] = logits.map((l) => tf.sigmoid(l).mean());
-    tf.dispose(logits);
-    return tf.stack([d.value, g.value, dReal, dFake]) as tf.Tensor1D;
+    const [dLoss, dReal, dFake] = tf.unstack(discriminatorStep(gan, real, zD));
+    const gLoss = generatorStep(gan, zG);
+    return tf.stack([dLoss, gLoss, dReal, dFake]) as tf.Tensor1D;
   });
 }
 

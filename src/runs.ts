@@ -1,0 +1,62 @@
+// The runs under checkpoints/: what `gan runs` lists, and how `gan sample` finds a run's checkpoint.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { listCheckpoints, readState, type Checkpoint } from './checkpoint.js';
+import { GanError } from './errors.js';
+
+export const CHECKPOINTS = 'checkpoints';
+
+export interface RunInfo {
+  name: string;
+  dir: string;
+  res: number;
+  step: number; // of the latest checkpoint
+  epoch: number;
+  epochs: number; // planned
+  updated: string; // when the latest checkpoint was written
+  losses: { d: number; g: number } | null;
+  preview: string | null;
+  checkpoints: number[]; // steps
+}
+
+function runInfo(dir: string): RunInfo | undefined {
+  const cks = listCheckpoints(dir);
+  if (cks.length === 0) return undefined;
+  const state = readState(cks.at(-1)!.dir);
+  const preview = path.join(dir, 'previews', 'latest.png');
+  return {
+    name: path.basename(dir),
+    dir,
+    res: state.config.res,
+    step: state.step,
+    epoch: state.epoch,
+    epochs: state.config.epochs,
+    updated: state.time,
+    losses: state.losses ?? null,
+    preview: fs.existsSync(preview) ? preview : null,
+    checkpoints: cks.map((c) => c.step),
+  };
+}
+
+/** Runs with at least one checkpoint, most recently updated first. */
+export function listRuns(root = CHECKPOINTS): RunInfo[] {
+  if (!fs.existsSync(root)) return [];
+  return fs.readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => runInfo(path.join(root, d.name)))
+    .filter((r): r is RunInfo => r !== undefined)
+    .sort((a, b) => b.updated.localeCompare(a.updated));
+}
+
+/** The named run's checkpoint at `step` (default: its latest); with no name, the most recently updated run. */
+export function findCheckpoint(run?: string, step?: number, root = CHECKPOINTS): Checkpoint & { run: string } {
+  const runs = listRuns(root);
+  if (runs.length === 0) throw new GanError(`no runs yet under ${root}/: train one first with gan train`);
+  const info = run === undefined ? runs[0] : runs.find((r) => r.name === run);
+  if (!info) throw new GanError(`no run named "${run}" under ${root}/ (runs: ${runs.map((r) => r.name).join(', ')})`);
+  const s = step ?? info.step;
+  if (!info.checkpoints.includes(s)) {
+    throw new GanError(`run ${info.name} has no checkpoint at step ${s} (it has ${info.checkpoints.join(', ')})`);
+  }
+  return { run: info.name, step: s, dir: listCheckpoints(info.dir).find((c) => c.step === s)!.dir };
+}

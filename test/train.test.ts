@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend.js';
+import { listCheckpoints, loadCheckpoint } from '../src/checkpoint.js';
+import { loadConfig } from '../src/config.js';
+import { BatchOrder, type Dataset } from '../src/data/dataset.js';
+import { renderFace, renderFaces } from '../src/data/faces.js';
+import { GanError } from '../src/errors.js';
+import { createGan, discriminatorStep, disposeGan, generatorStep, stepInputs, train, trainStep } from '../src/train.js';
+import { tempDir } from './fixtures.js';
+
+// Tiny models: the same code as a real run, seconds instead of hours.
+const TINY = { width: 4, batch: 4, previewEvery: 1000, checkpointEvery: 1000 };
+
+before(async () => {
+  await initBackend(process.env.GAN_TEST_BACKEND); // the default backend here: wasm
+  process.chdir(tempDir()); // data/ and checkpoints/ of these tests go to a temp dir
+});
+
+const values = (vars: tf.Variable[]) => vars.map((v) => Array.from(v.dataSync()));
+
+function solidDataset(rgb: [number, number, number], count = 16, res = 16): Dataset {
+  const pixels = new Uint8Array(count * res * res * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rgb[i % 3];
+  return { res, count, pixels, name: 'solid', fingerprint: 'solid' };
+}
+
+test('the D step changes only D\'s weights, the G step only G\'s', () => {
+  const c = loadConfig(16, TINY);
+  const gan = createGan(c);
+  const ds = solidDataset([200, 30, 40]);
+  const { real, zD, zG } = stepInputs(ds, new BatchOrder(ds.count, c.batch, c.seed), c, 0);
+  const g0 = values(gan.gVars);
+  const d0 = values(gan.dVars);
+  tf.dispose(discriminatorStep(gan, real, zD));
+  assert.deepEqual(values(gan.gVars), g0, 'G unchanged by the D step');
+  const d1 = values(gan.dVars);
+  assert.notDeepEqual(d1, d0, 'D changed by the D step');
+  tf.dispose(generatorStep(gan, zG));
+  assert.deepEqual(values(gan.dVars), d1, 'D unchanged by the G step');
+  assert.notDeepEqual(values(gan.gVars), g0, 'G changed by the G step');
+  tf.dispose([real, zD, zG]);
+  disposeGan(gan);
+});
+
+test('training learns: on one-colour images, the generated mean colour moves toward it', () => {
+  const target = [230, 40, 40]; // red
+  const c = loadConfig(16, { ...TINY, batch: 8, lrG: 0.002, lrD: 0.002 });
+  const gan = createGan(c);
+  const ds = solidDataset(target as [number, number, number]);
+  const order = new BatchOrder(ds.count, c.batch, c.seed);
+  const z = tf.randomNormal([32, c.latent], 0, 1, 'float32', 7) as tf.Tensor2D;
+  const distance = () => tf.tidy(() => {
+    const mean = (gan.G.apply(z, { training: true }) as tf.Tensor).mean([0, 1, 2]);
+    return tf.norm(mean.sub(tf.tensor1d(target.map((v) => v / 127.5 - 1)))).dataSync()[0];
+  });
+  const before = distance();
+  for (let step = 0; step < 30; step++) {
+    const { real, zD, zG } = stepInputs(ds, order, c, step);
+    tf.dispose([trainStep(gan, real, zD, zG), real, zD, zG]);
+  }
+  const after = distance();
+  assert.ok(after < before * 0.7, `distance to the data's colour ${before.toFixed(3)} -> ${after.toFixed(3)}`);
+  tf.dispose(z);
+  disposeGan(gan);
+});
+
+test('the tensor count stays flat across training steps', () => {
+  const c = loadConfig(16, TINY);
+  const gan = createGan(c);
+  const ds = solidDataset([10, 120, 250]);
+  const order = new BatchOrder(ds.count, c.batch, c.seed);
+  const counts: number[] = [];
+  for (let step = 0; step < 6; step++) {
+    const { real, zD, zG } = stepInputs(ds, order, c, step);
+    const stats = trainStep(gan, real, zD, zG);
+    stats.dataSync();
+    tf.dispose([stats, real, zD, zG]);
+    counts.push(tf.memory().numTensors);
+  }
+  assert.deepEqual(counts.slice(1), Array(5).fill(counts[1]), `tensors per step: ${counts}`);
+  disposeGan(gan);
+});
+
+test('built-in faces are deterministic per seed, varied, and in range', () => {
+  const a = renderFace(7, 32);
+  assert.deepEqual(renderFace(7, 32), a);
+  assert.notDeepEqual(renderFace(8, 32), a);
+  assert.equal(a.length, 32 * 32 * 3);
+  const set = new Set(a);
+  assert.ok(set.size > 20, 'more than a few colours');
+  const many = renderFaces(4, 16, 100);
+  assert.deepEqual(many.subarray(16 * 16 * 3, 2 * 16 * 16 * 3), renderFace(101, 16));
+});
+
+async function trained(run: string, maxSteps: number) {
+  const r = await train({ res: 16, run, maxSteps, overrides: { ...TINY, epochs: 1 }, quiet: true });
+  const w = { G: r.gan.G.getWeights().map((t) => Array.from(t.dataSync())), D: r.gan.D.getWeights().map((t) => Array.from(t.dataSync())) };
+  disposeGan(r.gan);
+  return { ...r, w };
+}
+
+test('resume is exact: 6 steps in one go equal 3 + resume + 3', async () => {
+  const whole = await trained('whole', 6);
+  const half = await trained('split', 3);
+  assert.equal(half.step, 3);
+  const rest = await trained('split', 3);
+  assert.equal(rest.resumedFrom, 3);
+  assert.equal(rest.step, 6);
+  assert.deepEqual(rest.w.G, whole.w.G);
+  assert.deepEqual(rest.w.D, whole.w.D);
+  // and the optimizer state too: one more step of each matches
+  const w7 = await trained('whole', 1);
+  const s7 = await trained('split', 1);
+  assert.deepEqual(s7.w.G, w7.w.G);
+});
+
+test('an interrupted checkpoint write is never loaded, and a resume refuses other settings', async () => {
+  const r = await trained('atomic', 2);
+  const runDir = r.runDir;
+  // What a kill mid-write leaves: a temp folder, and a checkpoint folder without its state.json.
+  fs.mkdirSync(path.join(runDir, '.ckpt-00000009.tmp-1-abcd', 'generator'), { recursive: true });
+  fs.mkdirSync(path.join(runDir, 'ckpt-00000010', 'generator'), { recursive: true });
+  fs.writeFileSync(path.join(runDir, 'ckpt-00000010', 'generator', 'model.json'), '{"half": ');
+  assert.deepEqual(listCheckpoints(runDir).map((c) => c.step), [2]);
+  const more = await trained('atomic', 1);
+  assert.equal(more.resumedFrom, 2);
+  assert.equal(fs.existsSync(path.join(runDir, '.ckpt-00000009.tmp-1-abcd')), false, 'leftovers removed');
+  const ck = await loadCheckpoint(listCheckpoints(runDir).at(-1)!.dir);
+  assert.equal(ck.state.step, 3);
+  ck.G.dispose();
+  ck.D?.dispose();
+  tf.dispose(Object.values(ck.optimizer.tensors));
+
+  await assert.rejects(train({ res: 32, run: 'atomic', overrides: TINY, quiet: true }), (e: unknown) =>
+    e instanceof GanError && /--res 16/.test(e.message) && /--fresh/.test(e.message));
+  await assert.rejects(train({ res: 16, run: 'atomic', overrides: { ...TINY, width: 8 }, quiet: true }), /width 4, not 8/);
+  const fresh = await train({ res: 16, run: 'atomic', fresh: true, maxSteps: 1, overrides: { ...TINY, width: 8, epochs: 1 }, quiet: true });
+  assert.equal(fresh.resumedFrom, 0);
+  disposeGan(fresh.gan);
+});
+
+test('a NaN loss stops the run with a clear message and keeps the last good checkpoint', async () => {
+  const r = await trained('nan', 2);
+  const ckDir = listCheckpoints(r.runDir).at(-1)!.dir;
+  // Poison D's weights in the checkpoint: the next step's loss is NaN.
+  const bin = path.join(ckDir, 'discriminator', 'weights.bin');
+  const w = new Float32Array(fs.readFileSync(bin).buffer.slice(0));
+  w.fill(NaN, 0, 16);
+  fs.writeFileSync(bin, Buffer.from(w.buffer));
+  await assert.rejects(train({ res: 16, run: 'nan', maxSteps: 3, overrides: { ...TINY, epochs: 1, checkpointEvery: 1 }, quiet: true }),
+    (e: unknown) => e instanceof GanError && e.exitCode === 3 && /NaN at step 3/.test(e.message) && /step 2\) is kept/.test(e.message));
+  assert.deepEqual(listCheckpoints(r.runDir).map((c) => c.step), [2]);
+});

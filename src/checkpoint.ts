@@ -11,7 +11,7 @@ import { GanError } from './errors.js';
 
 export interface CheckpointState {
   step: number;
-  epoch: number;
+  epoch: number; // epochs completed
   config: TrainConfig;
   data: string; // name of the data it trains on
   fingerprint: string; // of that data

@@ -4,6 +4,8 @@ import { initBackend } from './backend.js';
 import { checkCrop, checkRes, preprocess } from './data/preprocess.js';
 import { GanError } from './errors.js';
 import { say } from './log.js';
+import { listRuns } from './runs.js';
+import { interpolateToFile, sampleToFile } from './sample.js';
 import { disposeGan, train } from './train.js';
 
 function int(name: string) {
@@ -90,6 +92,45 @@ function program(): Command {
           previewEvery: o.previewEvery, checkpointEvery: o.checkpointEvery },
       });
       disposeGan(r.gan);
+    });
+
+  const fromRun = (c: Command) => c
+    .option('--run <name>', 'the run to sample (default: the most recently updated)')
+    .option('--checkpoint <step>', 'which checkpoint of the run (default: its latest)', int('--checkpoint'))
+    .option('--size <px>', 'pixels per face, enlarged with a smooth filter (default: the model\'s resolution)', int('--size'));
+
+  fromRun(withBackend(cmd.command('sample')))
+    .description('turn a seed into a face: the same seed gives the same face every time')
+    .requiredOption('--out <file>', 'output image: .png, .jpg or .webp')
+    .option('--seed <n>', 'which face', int('--seed'), 0)
+    .option('--n <count>', 'a grid of this many faces, of seeds seed, seed+1, ...', int('--n'), 1)
+    .action(async (o: { out: string; seed: number; n: number; run?: string; checkpoint?: number; size?: number }) => {
+      const w = await sampleToFile(o);
+      say(`wrote ${w.file}: ${w.seeds.length === 1 ? `seed ${w.seeds[0]}` : `seeds ${w.seeds[0]}..${w.seeds.at(-1)}`}, run ${w.run} at step ${w.step}`);
+    });
+
+  fromRun(withBackend(cmd.command('interpolate')))
+    .description('a smooth walk from one seed\'s face to another\'s (spherical interpolation of the latents)')
+    .requiredOption('--from <seed>', 'first face', int('--from'))
+    .requiredOption('--to <seed>', 'last face', int('--to'))
+    .requiredOption('--out <file>', 'walk.gif or walk.webp (animated), or walk.png (a strip)')
+    .option('--steps <n>', 'frames, both ends included', int('--steps'), 16)
+    .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number; size?: number }) => {
+      const w = await interpolateToFile(o);
+      say(`wrote ${w.file}: ${o.steps} frames from seed ${o.from} to seed ${o.to}, run ${w.run} at step ${w.step}`);
+    });
+
+  cmd.command('runs')
+    .description('list the training runs under checkpoints/')
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) => {
+      const runs = listRuns();
+      if (o.json) return void process.stdout.write(JSON.stringify(runs, null, 1) + '\n');
+      if (runs.length === 0) return say('no runs yet under checkpoints/: start one with gan train');
+      const rows = runs.map((r) => [r.name, `${r.res}px`, `step ${r.step}`, `${r.epoch}/${r.epochs} epochs`, r.updated.replace('T', ' ').slice(0, 19),
+        r.losses ? `D ${r.losses.d.toFixed(3)} G ${r.losses.g.toFixed(3)}` : '', r.preview ?? '']);
+      const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+      for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
     });
 
   return cmd;

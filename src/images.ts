@@ -40,11 +40,37 @@ function image(img: RawImage, scale = 1): Sharp {
   return scale === 1 ? s : s.resize(Math.round(img.width * scale), Math.round(img.height * scale), { kernel: 'lanczos3' });
 }
 
-/** PNG bytes; deterministic for the same pixels. */
-export async function encodePng(img: RawImage, scale = 1): Promise<Buffer> {
-  return image(img, scale).png({ compressionLevel: 9 }).toBuffer();
+/** XMP packet with a one-line description: where a picture came from, readable by any metadata tool. */
+function xmp(description: string): string {
+  const esc = description.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  return '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' +
+    `<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description>${esc}</dc:description>` +
+    '</rdf:Description></rdf:RDF></x:xmpmeta>';
+}
+
+export const STILL_FORMATS = ['.png', '.jpg', '.jpeg', '.webp'];
+
+/** PNG (or JPEG, WebP, by extension) bytes; deterministic for the same pixels and description. */
+export async function encodeImage(img: RawImage, ext = '.png', scale = 1, description?: string): Promise<Buffer> {
+  let s = image(img, scale);
+  if (description) s = s.withXmp(xmp(description));
+  if (ext === '.jpg' || ext === '.jpeg') return s.jpeg({ quality: 95 }).toBuffer();
+  if (ext === '.webp') return s.webp({ lossless: true }).toBuffer();
+  return s.png({ compressionLevel: 9 }).toBuffer();
 }
 
 export async function writePng(file: string, img: RawImage, scale = 1): Promise<void> {
-  writeFileAtomic(file, await encodePng(img, scale));
+  writeFileAtomic(file, await encodeImage(img, '.png', scale));
+}
+
+/** An animated GIF or WebP of equal-size frames, looping forever. */
+export async function encodeAnimation(frames: RawImage[], ext: string, scale: number, delayMs: number, description?: string): Promise<Buffer> {
+  const scaled = scale === 1 ? frames : await Promise.all(frames.map(async (f) => ({
+    data: await image(f, scale).raw().toBuffer(), width: Math.round(f.width * scale), height: Math.round(f.height * scale),
+  })));
+  const { width, height } = scaled[0];
+  let s = sharp(Buffer.concat(scaled.map((f) => f.data)), { raw: { width, height: height * scaled.length, channels: 3, pageHeight: height } });
+  if (description) s = s.withXmp(xmp(description));
+  const animation = { loop: 0, delay: frames.map(() => delayMs) };
+  return ext === '.gif' ? s.gif({ ...animation, effort: 10 }).toBuffer() : s.webp({ ...animation, lossless: true }).toBuffer();
 }

@@ -11,7 +11,7 @@ export interface RunInfo {
   dir: string;
   res: number;
   step: number; // of the latest checkpoint
-  epoch: number;
+  epoch: number; // completed
   epochs: number; // planned
   updated: string; // when the latest checkpoint was written
   losses: { d: number; g: number } | null;

@@ -1,9 +1,15 @@
 // From seeds to faces. A seed's latent comes from our own seeded generator (src/rng.ts), not tfjs's, so a
 // seed is the same face on every backend; previews use seeds 0..63, so `gan sample --seed 5` is the sixth
 // face of every preview grid.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { toPixels } from './images.js';
+import { writeFileAtomic } from './atomic.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { GanError } from './errors.js';
+import { encodeAnimation, encodeImage, grid, STILL_FORMATS, toPixels } from './images.js';
 import { Rng } from './rng.js';
+import { findCheckpoint } from './runs.js';
 
 export const PREVIEW_SEEDS = Array.from({ length: 64 }, (_, i) => i);
 
@@ -34,4 +40,90 @@ export async function sampleSeeds(G: tf.LayersModel, seeds: number[]): Promise<U
   const pixels = await generate(G, z);
   z.dispose();
   return pixels;
+}
+
+/** Spherical interpolation between two latents, t in [0, 1]; t = 0 and 1 give a and b exactly. */
+export function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  const omega = Math.acos(Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb))));
+  const so = Math.sin(omega);
+  const [wa, wb] = so < 1e-6 ? [1 - t, t] : [Math.sin((1 - t) * omega) / so, Math.sin(t * omega) / so];
+  return a.map((v, i) => wa * v + wb * b[i]);
+}
+
+export interface OutputOptions {
+  run?: string;
+  checkpoint?: number;
+  out: string;
+  size?: number; // pixels per face; default the model's resolution
+  root?: string; // checkpoints folder
+}
+
+function checkOut(out: string, formats: string[]): string {
+  const ext = path.extname(out).toLowerCase();
+  if (!formats.includes(ext)) throw new GanError(`--out must end in ${formats.join(', ')} (got "${path.basename(out)}")`);
+  const dir = path.dirname(path.resolve(out));
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new GanError(`the folder of --out does not exist: ${dir}`);
+  return ext;
+}
+
+async function openGenerator(o: OutputOptions) {
+  if (o.size !== undefined && !(Number.isInteger(o.size) && o.size >= 1 && o.size <= 4096)) {
+    throw new GanError(`--size must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
+  }
+  const ck = findCheckpoint(o.run, o.checkpoint, o.root);
+  const { G } = await loadCheckpoint(ck.dir, {});
+  const res = (G.outputs[0].shape as number[])[1];
+  return { ...ck, G, res, scale: (o.size ?? res) / res };
+}
+
+export interface Written {
+  file: string;
+  run: string;
+  step: number;
+  seeds: number[];
+}
+
+/** One face (n = 1) or a grid of n faces of consecutive seeds, recorded in the image's XMP metadata. */
+export async function sampleToFile(o: OutputOptions & { seed: number; n?: number }): Promise<Written> {
+  const ext = checkOut(o.out, STILL_FORMATS);
+  const n = o.n ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new GanError(`--n must be from 1 to 1024 (got ${n})`);
+  const g = await openGenerator(o);
+  const seeds = Array.from({ length: n }, (_, i) => o.seed + i);
+  const pixels = await sampleSeeds(g.G, seeds);
+  g.G.dispose();
+  const img = n === 1 ? { data: pixels, width: g.res, height: g.res } : grid(pixels, n, g.res);
+  const about = `gan sample: run ${g.run}, step ${g.step}, seeds ${seeds.join(',')}` + (n > 1 ? ' (row by row)' : '');
+  writeFileAtomic(o.out, await encodeImage(img, ext, g.scale, about));
+  return { file: o.out, run: g.run, step: g.step, seeds };
+}
+
+/** A walk from one seed's face to another's: animated GIF/WebP, or a PNG strip. */
+export async function interpolateToFile(o: OutputOptions & { from: number; to: number; steps?: number; delayMs?: number }): Promise<Written> {
+  const ext = checkOut(o.out, ['.gif', '.webp', '.png']);
+  const steps = o.steps ?? 16;
+  if (!Number.isInteger(steps) || steps < 2 || steps > 512) throw new GanError(`--steps must be from 2 to 512 (got ${steps})`);
+  const g = await openGenerator(o);
+  const size = (g.G.inputs[0].shape as number[])[1];
+  const [a, b] = [latentOf(o.from, size), latentOf(o.to, size)];
+  const z = new Float32Array(steps * size);
+  for (let i = 0; i < steps; i++) z.set(slerp(a, b, i / (steps - 1)), i * size);
+  const zt = tf.tensor2d(z, [steps, size]);
+  const pixels = await generate(g.G, zt);
+  zt.dispose();
+  g.G.dispose();
+  const frame = g.res * g.res * 3;
+  const about = `gan interpolate: run ${g.run}, step ${g.step}, seed ${o.from} to seed ${o.to}, ${steps} steps`;
+  const bytes = ext === '.png'
+    ? await encodeImage(grid(pixels, steps, g.res, steps), ext, g.scale, about)
+    : await encodeAnimation(Array.from({ length: steps }, (_, i) => ({ data: pixels.subarray(i * frame, (i + 1) * frame), width: g.res, height: g.res })),
+      ext, g.scale, o.delayMs ?? 120, about);
+  writeFileAtomic(o.out, bytes);
+  return { file: o.out, run: g.run, step: g.step, seeds: [o.from, o.to] };
 }

@@ -202,7 +202,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       G: gan.G,
       D: gan.D,
       optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
-    }, { step, epoch: order.epochOf(step), config: c, data: ds.name, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
+    }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
     await plotLosses(csv, path.join(runDir, 'losses.png'));
     log.info({ event: 'checkpoint', step, dir });
   };

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, test } from 'node:test';
+import sharp from 'sharp';
+import { initBackend } from '../src/backend.js';
+import { listCheckpoints } from '../src/checkpoint.js';
+import { sampleToFile, interpolateToFile } from '../src/sample.js';
+import { disposeGan, train } from '../src/train.js';
+import { tempDir } from './fixtures.js';
+import { gan, messages } from './helpers.js';
+
+let work: string;
+const RES = 16;
+
+before(async () => {
+  await initBackend(process.env.GAN_TEST_BACKEND);
+  work = tempDir();
+  process.chdir(work);
+  // A tiny run with two checkpoints, so sampling has something to load.
+  for (const run of ['older', 'tiny']) {
+    const r = await train({ res: RES, run, maxSteps: 4, overrides: { width: 4, batch: 4, epochs: 1, checkpointEvery: 2, previewEvery: 100 }, quiet: true });
+    disposeGan(r.gan);
+  }
+});
+
+const raw = async (file: string) => (await sharp(file).raw().toBuffer({ resolveWithObject: true }));
+
+test('the same seed gives a byte-identical PNG, another seed a different face', async () => {
+  const a = path.join(work, 'a.png');
+  const b = path.join(work, 'b.png');
+  const c = path.join(work, 'c.png');
+  for (const f of [a, b]) assert.equal(gan(['sample', '--run', 'tiny', '--seed', '42', '--out', f], work).status, 0);
+  assert.equal(gan(['sample', '--run', 'tiny', '--seed', '43', '--out', c], work).status, 0);
+  assert.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), 'byte-identical');
+  const [pa, pc] = [await raw(a), await raw(c)];
+  assert.equal(pa.info.width, RES);
+  assert.notDeepEqual(pa.data, pc.data);
+  // the default run is the most recently updated one; an older checkpoint gives another face
+  const d = await sampleToFile({ seed: 42, out: path.join(work, 'd.png') });
+  assert.equal(d.run, 'tiny');
+  assert.ok(fs.readFileSync(d.file).equals(fs.readFileSync(a)));
+  const e = await sampleToFile({ seed: 42, run: 'tiny', checkpoint: 2, out: path.join(work, 'e.png') });
+  assert.equal(e.step, 2);
+  assert.notDeepEqual((await raw(e.file)).data, pa.data);
+});
+
+test('a grid of n faces has the right size, the seeds in its metadata, and each face as sampled alone', async () => {
+  const out = path.join(work, 'grid.png');
+  const w = await sampleToFile({ seed: 42, n: 6, run: 'tiny', out, size: 32 });
+  assert.deepEqual(w.seeds, [42, 43, 44, 45, 46, 47]);
+  const meta = await sharp(out).metadata();
+  // 3 columns x 2 rows of 32 px faces with 2 px borders (scaled with the faces)
+  assert.equal(meta.width, (3 * (RES + 2) + 2) * 2);
+  assert.equal(meta.height, (2 * (RES + 2) + 2) * 2);
+  assert.match(meta.xmp!.toString(), /seeds 42,43,44,45,46,47/);
+  const g = await sampleToFile({ seed: 42, n: 4, run: 'tiny', out: path.join(work, 'grid4.png') });
+  const single = await raw((await sampleToFile({ seed: 45, run: 'tiny', out: path.join(work, 's45.png') })).file);
+  const cell = await sharp(g.file).extract({ left: 2 + RES + 2, top: 2 + RES + 2, width: RES, height: RES }).raw().toBuffer();
+  assert.deepEqual(cell, single.data, 'seed 45 in the grid is the face of seed 45 alone (eval-mode BatchNorm)');
+});
+
+test('an interpolation of k steps has k frames whose ends are the two seeds\' faces', async () => {
+  const k = 5;
+  const strip = await interpolateToFile({ from: 42, to: 7, steps: k, run: 'tiny', out: path.join(work, 'walk.png') });
+  const ends = await Promise.all([42, 7].map(async (seed) =>
+    (await raw((await sampleToFile({ seed, run: 'tiny', out: path.join(work, `end${seed}.png`) })).file)).data));
+  const frame = (i: number) => sharp(strip.file).extract({ left: 2 + i * (RES + 2), top: 2, width: RES, height: RES }).raw().toBuffer();
+  assert.deepEqual(await frame(0), ends[0]);
+  assert.deepEqual(await frame(k - 1), ends[1]);
+  assert.notDeepEqual(await frame(2), ends[0]);
+  for (const ext of ['gif', 'webp']) {
+    const r = gan(['interpolate', '--run', 'tiny', '--from', '42', '--to', '7', '--steps', String(k), '--out', `walk.${ext}`], work);
+    assert.equal(r.status, 0, r.stderr);
+    const meta = await sharp(path.join(work, `walk.${ext}`), { animated: true }).metadata();
+    assert.equal(meta.pages, k);
+    assert.equal(meta.pageHeight, RES);
+  }
+});
+
+test('gan runs lists the runs, also as JSON', () => {
+  const r = gan(['runs', '--json'], work);
+  assert.equal(r.status, 0);
+  const runs = JSON.parse(r.stdout);
+  assert.deepEqual(runs.map((x: { name: string }) => x.name), ['tiny', 'older']);
+  assert.equal(runs[0].step, 4);
+  assert.equal(runs[0].res, RES);
+  assert.deepEqual(runs[0].checkpoints, listCheckpoints(path.join('checkpoints', 'tiny')).map((c) => c.step));
+  assert.ok(fs.existsSync(path.join(work, runs[0].preview)));
+  const table = gan(['runs'], work);
+  assert.match(table.stdout, /^tiny\s+16px\s+step 4/m);
+});
+
+test('sample errors: one line, exit 2, no stack trace', () => {
+  const empty = tempDir();
+  fs.mkdirSync(path.join(work, 'broken', 'ckpt-00000001', 'generator'), { recursive: true });
+  fs.writeFileSync(path.join(work, 'broken', 'ckpt-00000001', 'state.json'), '{"step": 1, "config": {"res": 16}, "time": "2000"}');
+  fs.writeFileSync(path.join(work, 'broken', 'ckpt-00000001', 'generator', 'model.json'), '{"modelTopology": ');
+  fs.cpSync(path.join(work, 'broken'), path.join(work, 'checkpoints', 'broken'), { recursive: true });
+  const cases: [string[], string, RegExp][] = [
+    [['sample', '--seed', '1', '--out', 'x.png'], empty, /no runs yet/],
+    [['sample', '--run', 'nope', '--out', 'x.png'], work, /no run named "nope"/],
+    [['sample', '--run', 'tiny', '--checkpoint', '3', '--out', 'x.png'], work, /no checkpoint at step 3/],
+    [['sample', '--run', 'broken', '--out', 'x.png'], work, /corrupt/],
+    [['sample', '--run', 'tiny', '--seed', '4.5', '--out', 'x.png'], work, /--seed must be an integer/],
+    [['sample', '--run', 'tiny', '--seed', 'abc', '--out', 'x.png'], work, /--seed must be an integer/],
+    [['sample', '--run', 'tiny', '--out', 'no/such/folder/x.png'], work, /folder of --out does not exist/],
+    [['sample', '--run', 'tiny', '--out', 'x.bmp'], work, /--out must end in/],
+    [['interpolate', '--run', 'tiny', '--from', '1', '--to', '2', '--out', 'x.txt'], work, /--out must end in/],
+    [['interpolate', '--run', 'tiny', '--from', '1', '--to', '2', '--steps', '1', '--out', 'x.gif'], work, /--steps/],
+  ];
+  for (const [args, cwd, why] of cases) {
+    const r = gan(args, cwd);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    const lines = messages(r);
+    assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(lines[0], why);
+  }
+});

@@ -16,6 +16,9 @@ import { grid, writePng } from './images.js';
 import { fileLogger, say, type Logger } from './log.js';
 import { buildDiscriminator, buildGenerator } from './model.js';
 import { plotLosses } from './plot.js';
+import {
+  defaultThreads, flatten, meanOf, sliceInputs, startThreads, unflatten, type AllReduce, type StepInputs,
+} from './parallel.js';
 import { progress } from './progress.js';
 import { Rng } from './rng.js';
 import { PREVIEW_SEEDS, sampleSeeds } from './sample.js';
@@ -52,32 +55,54 @@ const bce = (logits: tf.Tensor, real: boolean) => tf.mean(tf.softplus(real ? tf.
 
 const run = (model: tf.LayersModel, x: tf.Tensor) => model.apply(x, { training: true }) as tf.Tensor;
 
+/** What one thread trains on in one step: its slice of the real batch and of both latent batches. */
+export interface Shard {
+  real: tf.Tensor4D;
+  zD: tf.Tensor2D;
+  zG: tf.Tensor2D;
+}
+
+/**
+ * Gradients of `vars` averaged over this thread's shards and, through `allReduce`, over the other threads'.
+ * One shard on one thread (training without threads) uses its gradients as they are.
+ */
+function averaged(perShard: tf.NamedTensorMap[], vars: tf.Variable[], allReduce?: AllReduce): tf.Tensor[] {
+  if (perShard.length === 1 && !allReduce) return vars.map((v) => perShard[0][v.name]);
+  const mean = meanOf(perShard.map((grads) => flatten(vars.map((v) => grads[v.name].dataSync() as Float32Array))));
+  return unflatten(allReduce ? allReduce(mean) : mean, vars);
+}
+
 /**
  * Discriminator step: real images should score 1, fakes 0. The fakes are made outside the gradient
  * function, so nothing flows back into G (PyTorch's fake.detach()), and only D's variables get gradients.
  * Returns [loss, D(x), D(G(z))]: the loss and the mean probability D gives real and fake images.
  */
-export function discriminatorStep(gan: Gan, real: tf.Tensor4D, z: tf.Tensor2D): tf.Tensor1D {
+export function discriminatorStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): tf.Tensor1D {
   return tf.tidy(() => {
-    const fake = run(gan.G, z);
-    let logits: tf.Tensor[] = [];
-    const { value, grads } = tf.variableGrads(() => {
-      logits = [run(gan.D, real), run(gan.D, fake)].map((l) => tf.keep(l)); // for the D(x), D(G(z)) figures
-      return bce(logits[0], true).add(bce(logits[1], false)) as tf.Scalar;
-    }, gan.dVars);
-    gan.optD.apply(gan.dVars.map((v) => grads[v.name]));
-    const [dReal, dFake] = logits.map((l) => tf.sigmoid(l).mean());
-    tf.dispose(logits);
-    return tf.stack([value, dReal, dFake]) as tf.Tensor1D;
+    const grads: tf.NamedTensorMap[] = [];
+    const stats: tf.Tensor1D[] = [];
+    for (const { real, zD } of shards) {
+      const fake = run(gan.G, zD);
+      let logits: tf.Tensor[] = [];
+      const d = tf.variableGrads(() => {
+        logits = [run(gan.D, real), run(gan.D, fake)].map((l) => tf.keep(l)); // for the D(x), D(G(z)) figures
+        return bce(logits[0], true).add(bce(logits[1], false)) as tf.Scalar;
+      }, gan.dVars);
+      grads.push(d.grads);
+      stats.push(tf.stack([d.value, ...logits.map((l) => tf.sigmoid(l).mean())]) as tf.Tensor1D);
+      tf.dispose(logits);
+    }
+    gan.optD.apply(averaged(grads, gan.dVars, allReduce));
+    return tf.stack(stats).mean(0) as tf.Tensor1D;
   });
 }
 
 /** Generator step: fresh fakes that D should score 1. Gradients flow through D, but only G's variables change. */
-export function generatorStep(gan: Gan, z: tf.Tensor2D): tf.Scalar {
+export function generatorStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): tf.Scalar {
   return tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => bce(run(gan.D, run(gan.G, z)), true) as tf.Scalar, gan.gVars);
-    gan.optG.apply(gan.gVars.map((v) => grads[v.name]));
-    return value;
+    const results = shards.map(({ zG }) => tf.variableGrads(() => bce(run(gan.D, run(gan.G, zG)), true) as tf.Scalar, gan.gVars));
+    gan.optG.apply(averaged(results.map((r) => r.grads), gan.gVars, allReduce));
+    return tf.stack(results.map((r) => r.value)).mean() as tf.Scalar;
   });
 }
 
@@ -86,25 +111,42 @@ export type StepStats = [number, number, number, number];
 
 /**
  * One GAN iteration: a discriminator step on a real and a fake batch, then a generator step on a fresh fake
- * batch. BatchNorm runs in training mode (batch statistics) and updates its moving averages for sampling.
+ * batch. BatchNorm runs in training mode (batch statistics of each shard) and updates its moving averages,
+ * which sampling uses. With threads, every thread runs this on its own shard and `allReduce` averages the
+ * gradients, so all replicas apply the same update (as PyTorch's DistributedDataParallel).
  */
-export function trainStep(gan: Gan, real: tf.Tensor4D, zD: tf.Tensor2D, zG: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const [dLoss, dReal, dFake] = tf.unstack(discriminatorStep(gan, real, zD));
-    const gLoss = generatorStep(gan, zG);
-    return tf.stack([dLoss, gLoss, dReal, dFake]) as tf.Tensor1D;
+export function trainStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): StepStats {
+  const stats = tf.tidy(() => {
+    const [dLoss, dReal, dFake] = tf.unstack(discriminatorStep(gan, shards, allReduce));
+    const gLoss = generatorStep(gan, shards, allReduce);
+    return tf.stack([dLoss, gLoss, dReal, dFake]);
   });
+  const local = stats.dataSync() as Float32Array;
+  stats.dispose();
+  return Array.from(allReduce ? allReduce(local) : local) as StepStats;
 }
 
 /** The random draws of one step, a pure function of (seed, step): the real batch and both latent batches. */
-export function stepInputs(ds: Dataset, order: BatchOrder, c: TrainConfig, step: number) {
+export function stepInputs(ds: Dataset, order: BatchOrder, c: TrainConfig, step: number): StepInputs {
   const idx = order.indices(step);
-  const z = (which: string) => tf.tensor2d(new Rng(c.seed, which, step).normals(c.batch * c.latent), [c.batch, c.latent]);
-  return {
-    real: tf.tensor4d(toFloatBatch(ds, idx), [idx.length, ds.res, ds.res, 3]),
-    zD: z('zD'),
-    zG: z('zG'),
-  };
+  const z = (which: string) => new Rng(c.seed, which, step).normals(c.batch * c.latent);
+  return { real: toFloatBatch(ds, idx), zD: z('zD'), zG: z('zG') };
+}
+
+/** A step's inputs (or a thread's slice of them) as tensors; the caller disposes them. */
+export function toShard(x: StepInputs, c: TrainConfig): Shard {
+  const n = x.zD.length / c.latent;
+  return { real: tf.tensor4d(x.real, [n, c.res, c.res, 3]), zD: tf.tensor2d(x.zD, [n, c.latent]), zG: tf.tensor2d(x.zG, [n, c.latent]) };
+}
+
+/** The GAN of a checkpoint, optimizers included, ready to train on. */
+export async function restoreGan(c: TrainConfig, dir: string): Promise<Gan> {
+  const ck = await loadCheckpoint(dir);
+  const gan = createGan(c, { G: ck.G, D: ck.D! });
+  gan.optG.load(ck.optimizer.tG, ck.optimizer.tensors, 'g');
+  gan.optD.load(ck.optimizer.tD, ck.optimizer.tensors, 'd');
+  tf.dispose(Object.values(ck.optimizer.tensors));
+  return gan;
 }
 
 export interface TrainOptions {
@@ -115,6 +157,8 @@ export interface TrainOptions {
   fresh?: boolean;
   overrides?: Partial<TrainConfig>;
   checkpointsDir?: string;
+  /** Replicas training in parallel, one per thread (default: every core on wasm and cpu). */
+  threads?: number;
   /** Stop after this many steps in this call (tests use it to interrupt a run). */
   maxSteps?: number;
   /** Aborting it stops the run after the current step, with a checkpoint (Ctrl-C). */
@@ -171,18 +215,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const order = new BatchOrder(ds.count, c.batch, c.seed);
   const totalSteps = c.epochs * order.stepsPerEpoch;
 
-  let gan: Gan;
-  let step = 0;
-  if (latest) {
-    const ck = await loadCheckpoint(latest.dir);
-    gan = createGan(c, { G: ck.G, D: ck.D! });
-    gan.optG.load(ck.optimizer.tG, ck.optimizer.tensors, 'g');
-    gan.optD.load(ck.optimizer.tD, ck.optimizer.tensors, 'd');
-    tf.dispose(Object.values(ck.optimizer.tensors));
-    step = ck.state.step;
-  } else {
-    gan = createGan(c);
-  }
+  const gan = latest ? await restoreGan(c, latest.dir) : createGan(c);
+  let step = latest ? state!.step : 0;
   fs.mkdirSync(path.join(runDir, 'previews'), { recursive: true });
   writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify({ ...c, data: ds.name, fingerprint: ds.fingerprint }, null, 1));
   const csv = path.join(runDir, 'losses.csv');
@@ -215,41 +249,50 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
   if (!latest) await preview(); // what the untrained generator makes: step 0
 
+  const slot = Math.max(...[gan.gVars, gan.dVars].map((vs) => vs.reduce((n, v) => n + v.size, 0)));
+  const threadCount = o.threads ?? defaultThreads(tf.getBackend());
+  const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c, checkpoint: latest?.dir }, slot);
+  if (threads) tell(`training on ${threads.count} threads, ${c.batch / threads.count} images of each batch per thread`);
   const stopAt = Math.min(totalSteps, o.maxSteps === undefined ? Infinity : step + o.maxSteps);
   const bar = o.quiet ? undefined : progress('train', totalSteps, { tty: o.tty });
   let last: { d: number; g: number } | undefined;
   let imgPerS = 0;
   let stopped = false;
-  while (step < stopAt) {
-    if (o.signal?.aborted) {
-      stopped = true;
-      break;
+  try {
+    while (step < stopAt) {
+      if (o.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      const t0 = performance.now();
+      const inputs = stepInputs(ds, order, c, step);
+      threads?.send(inputs); // the other threads' slices
+      const shard = toShard(threads ? sliceInputs(inputs, 0, threads.count) : inputs, c);
+      const [dLoss, gLoss, dReal, dFake] = trainStep(gan, [shard], threads?.allReduce);
+      tf.dispose(Object.values(shard));
+      if (![dLoss, gLoss].every(Number.isFinite)) {
+        log.error({ event: 'nan', step, dLoss, gLoss });
+        const kept = listCheckpoints(runDir).at(-1);
+        throw new GanError(`the loss became ${Number.isNaN(dLoss + gLoss) ? 'NaN' : 'infinite'} at step ${step + 1}: training stopped; ` +
+          (kept ? `the last good checkpoint (step ${kept.step}) is kept` : 'no checkpoint was written yet') + '. Try a lower --lr.', 3);
+      }
+      step++;
+      const seconds = (performance.now() - t0) / 1000;
+      imgPerS = imgPerS ? 0.9 * imgPerS + (0.1 * c.batch) / seconds : c.batch / seconds;
+      last = { d: dLoss, g: gLoss };
+      const epoch = order.epochOf(step - 1) + 1;
+      log.info({ step, epoch, d_loss: dLoss, g_loss: gLoss, d_real: dReal, d_fake: dFake, img_per_s: imgPerS });
+      fs.appendFileSync(csv, `${step},${epoch},${dLoss},${gLoss},${dReal},${dFake},${imgPerS.toFixed(2)}\n`);
+      bar?.update(step, { epoch: `${epoch}/${c.epochs}`, D: dLoss.toFixed(3), G: gLoss.toFixed(3), 'D(x)': dReal.toFixed(2),
+        'D(G(z))': dFake.toFixed(2), 'img/s': imgPerS.toFixed(1) });
+      if (step % c.previewEvery === 0) await preview();
+      if (step % c.checkpointEvery === 0) await checkpoint(last);
+      await new Promise(setImmediate); // let Ctrl-C and other events in between steps
     }
-    const t0 = performance.now();
-    const { real, zD, zG } = stepInputs(ds, order, c, step);
-    const statsT = trainStep(gan, real, zD, zG);
-    const [dLoss, gLoss, dReal, dFake] = statsT.dataSync() as unknown as StepStats;
-    tf.dispose([real, zD, zG, statsT]);
-    if (![dLoss, gLoss].every(Number.isFinite)) {
-      log.error({ event: 'nan', step, dLoss, gLoss });
-      const kept = listCheckpoints(runDir).at(-1);
-      throw new GanError(`the loss became ${Number.isNaN(dLoss + gLoss) ? 'NaN' : 'infinite'} at step ${step + 1}: training stopped; ` +
-        (kept ? `the last good checkpoint (step ${kept.step}) is kept` : 'no checkpoint was written yet') + '. Try a lower --lr.', 3);
-    }
-    step++;
-    const seconds = (performance.now() - t0) / 1000;
-    imgPerS = imgPerS ? 0.9 * imgPerS + (0.1 * c.batch) / seconds : c.batch / seconds;
-    last = { d: dLoss, g: gLoss };
-    const epoch = order.epochOf(step - 1) + 1;
-    log.info({ step, epoch, d_loss: dLoss, g_loss: gLoss, d_real: dReal, d_fake: dFake, img_per_s: imgPerS });
-    fs.appendFileSync(csv, `${step},${epoch},${dLoss},${gLoss},${dReal},${dFake},${imgPerS.toFixed(2)}\n`);
-    bar?.update(step, { epoch: `${epoch}/${c.epochs}`, D: dLoss.toFixed(3), G: gLoss.toFixed(3), 'D(x)': dReal.toFixed(2),
-      'D(G(z))': dFake.toFixed(2), 'img/s': imgPerS.toFixed(1) });
-    if (step % c.previewEvery === 0) await preview();
-    if (step % c.checkpointEvery === 0) await checkpoint(last);
-    await new Promise(setImmediate); // let Ctrl-C and other events in between steps
+  } finally {
+    bar?.stop();
+    await threads?.close();
   }
-  bar?.stop();
   if (step > resumedFrom || !latest) {
     if (step % c.previewEvery !== 0) await preview();
     await checkpoint(last);

@@ -6,10 +6,11 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.js';
 import { listCheckpoints, loadCheckpoint } from '../src/checkpoint.js';
 import { loadConfig } from '../src/config.js';
-import { BatchOrder, type Dataset } from '../src/data/dataset.js';
+import { BatchOrder, openDataset, type Dataset } from '../src/data/dataset.js';
 import { renderFace, renderFaces } from '../src/data/faces.js';
 import { GanError } from '../src/errors.js';
-import { createGan, discriminatorStep, disposeGan, generatorStep, stepInputs, train, trainStep } from '../src/train.js';
+import { sliceInputs } from '../src/parallel.js';
+import { createGan, discriminatorStep, disposeGan, generatorStep, stepInputs, toShard, train, trainStep } from '../src/train.js';
 import { tempDir } from './fixtures.js';
 
 // Tiny models: the same code as a real run, seconds instead of hours.
@@ -32,17 +33,17 @@ test('the D step changes only D\'s weights, the G step only G\'s', () => {
   const c = loadConfig(16, TINY);
   const gan = createGan(c);
   const ds = solidDataset([200, 30, 40]);
-  const { real, zD, zG } = stepInputs(ds, new BatchOrder(ds.count, c.batch, c.seed), c, 0);
+  const shard = toShard(stepInputs(ds, new BatchOrder(ds.count, c.batch, c.seed), c, 0), c);
   const g0 = values(gan.gVars);
   const d0 = values(gan.dVars);
-  tf.dispose(discriminatorStep(gan, real, zD));
+  tf.dispose(discriminatorStep(gan, [shard]));
   assert.deepEqual(values(gan.gVars), g0, 'G unchanged by the D step');
   const d1 = values(gan.dVars);
   assert.notDeepEqual(d1, d0, 'D changed by the D step');
-  tf.dispose(generatorStep(gan, zG));
+  tf.dispose(generatorStep(gan, [shard]));
   assert.deepEqual(values(gan.dVars), d1, 'D unchanged by the G step');
   assert.notDeepEqual(values(gan.gVars), g0, 'G changed by the G step');
-  tf.dispose([real, zD, zG]);
+  tf.dispose(Object.values(shard));
   disposeGan(gan);
 });
 
@@ -59,8 +60,9 @@ test('training learns: on one-colour images, the generated mean colour moves tow
   });
   const before = distance();
   for (let step = 0; step < 30; step++) {
-    const { real, zD, zG } = stepInputs(ds, order, c, step);
-    tf.dispose([trainStep(gan, real, zD, zG), real, zD, zG]);
+    const shard = toShard(stepInputs(ds, order, c, step), c);
+    trainStep(gan, [shard]);
+    tf.dispose(Object.values(shard));
   }
   const after = distance();
   assert.ok(after < before * 0.7, `distance to the data's colour ${before.toFixed(3)} -> ${after.toFixed(3)}`);
@@ -75,10 +77,9 @@ test('the tensor count stays flat across training steps', () => {
   const order = new BatchOrder(ds.count, c.batch, c.seed);
   const counts: number[] = [];
   for (let step = 0; step < 6; step++) {
-    const { real, zD, zG } = stepInputs(ds, order, c, step);
-    const stats = trainStep(gan, real, zD, zG);
-    stats.dataSync();
-    tf.dispose([stats, real, zD, zG]);
+    const shard = toShard(stepInputs(ds, order, c, step), c);
+    trainStep(gan, [shard]);
+    tf.dispose(Object.values(shard));
     counts.push(tf.memory().numTensors);
   }
   assert.deepEqual(counts.slice(1), Array(5).fill(counts[1]), `tensors per step: ${counts}`);
@@ -96,8 +97,8 @@ test('built-in faces are deterministic per seed, varied, and in range', () => {
   assert.deepEqual(many.subarray(16 * 16 * 3, 2 * 16 * 16 * 3), renderFace(101, 16));
 });
 
-async function trained(run: string, maxSteps: number) {
-  const r = await train({ res: 16, run, maxSteps, overrides: { ...TINY, epochs: 1 }, quiet: true });
+async function trained(run: string, maxSteps: number, threads = 1) {
+  const r = await train({ res: 16, run, maxSteps, threads, overrides: { ...TINY, epochs: 1 }, quiet: true });
   const w = { G: r.gan.G.getWeights().map((t) => Array.from(t.dataSync())), D: r.gan.D.getWeights().map((t) => Array.from(t.dataSync())) };
   disposeGan(r.gan);
   return { ...r, w };
@@ -135,10 +136,10 @@ test('an interrupted checkpoint write is never loaded, and a resume refuses othe
   ck.D?.dispose();
   tf.dispose(Object.values(ck.optimizer.tensors));
 
-  await assert.rejects(train({ res: 32, run: 'atomic', overrides: TINY, quiet: true }), (e: unknown) =>
+  await assert.rejects(train({ res: 32, run: 'atomic', threads: 1, overrides: TINY, quiet: true }), (e: unknown) =>
     e instanceof GanError && /--res 16/.test(e.message) && /--fresh/.test(e.message));
-  await assert.rejects(train({ res: 16, run: 'atomic', overrides: { ...TINY, width: 8 }, quiet: true }), /width 4, not 8/);
-  const fresh = await train({ res: 16, run: 'atomic', fresh: true, maxSteps: 1, overrides: { ...TINY, width: 8, epochs: 1 }, quiet: true });
+  await assert.rejects(train({ res: 16, run: 'atomic', threads: 1, overrides: { ...TINY, width: 8 }, quiet: true }), /width 4, not 8/);
+  const fresh = await train({ res: 16, run: 'atomic', fresh: true, maxSteps: 1, threads: 1, overrides: { ...TINY, width: 8, epochs: 1 }, quiet: true });
   assert.equal(fresh.resumedFrom, 0);
   disposeGan(fresh.gan);
 });
@@ -151,7 +152,29 @@ test('a NaN loss stops the run with a clear message and keeps the last good chec
   const w = new Float32Array(fs.readFileSync(bin).buffer.slice(0));
   w.fill(NaN, 0, 16);
   fs.writeFileSync(bin, Buffer.from(w.buffer));
-  await assert.rejects(train({ res: 16, run: 'nan', maxSteps: 3, overrides: { ...TINY, epochs: 1, checkpointEvery: 1 }, quiet: true }),
+  await assert.rejects(train({ res: 16, run: 'nan', maxSteps: 3, threads: 1, overrides: { ...TINY, epochs: 1, checkpointEvery: 1 }, quiet: true }),
     (e: unknown) => e instanceof GanError && e.exitCode === 3 && /NaN at step 3/.test(e.message) && /step 2\) is kept/.test(e.message));
   assert.deepEqual(listCheckpoints(r.runDir).map((c) => c.step), [2]);
+});
+
+test('two threads compute the same math as one thread training on the same two shards, across a resume', async () => {
+  // threaded: 2 steps, then resume for 2 more (the worker replica restores from the checkpoint too)
+  await trained('threads', 2, 2);
+  const threaded = await trained('threads', 2, 2);
+  assert.equal(threaded.step, 4);
+  // reference: one thread, each batch split into the same two shards, gradients averaged
+  const c = loadConfig(16, { ...TINY, epochs: 1 });
+  const ds = await openDataset(undefined, 16, { crop: 'center' });
+  const order = new BatchOrder(ds.count, c.batch, c.seed);
+  const gan = createGan(c);
+  for (let step = 0; step < 4; step++) {
+    const inputs = stepInputs(ds, order, c, step);
+    const shards = [0, 1].map((i) => toShard(sliceInputs(inputs, i, 2), c));
+    trainStep(gan, shards);
+    tf.dispose(shards.flatMap((s) => Object.values(s)));
+  }
+  // model.getWeights() lists the trainable weights first, in the order of gVars and dVars
+  assert.deepEqual(threaded.w.G.slice(0, gan.gVars.length), values(gan.gVars));
+  assert.deepEqual(threaded.w.D.slice(0, gan.dVars.length), values(gan.dVars));
+  disposeGan(gan);
 });

@@ -78,16 +78,17 @@ function program(): Command {
     .option('--preview-every <steps>', 'write a preview grid every so many steps', int('--preview-every'))
     .option('--checkpoint-every <steps>', 'write a checkpoint every so many steps', int('--checkpoint-every'))
     .addOption(new Option('--crop <mode>', 'crop for a raw image folder: center or celeba').default('center'))
+    .option('--threads <n>', 'training threads, one replica each (default: every core on wasm and cpu)', int('--threads'))
     .option('--fresh', 'start the run over, discarding its checkpoints')
     .action(async (o: {
       data?: string; res: number; epochs?: number; batch?: number; run?: string; seed?: number; lr?: number; width?: number;
-      previewEvery?: number; checkpointEvery?: number; crop: string; fresh?: boolean;
+      previewEvery?: number; checkpointEvery?: number; crop: string; fresh?: boolean; threads?: number;
     }) => {
       checkRes(o.res);
       checkCrop(o.crop);
       const ctl = stopSignal();
       const r = await train({
-        data: o.data, res: o.res, crop: o.crop, run: o.run, fresh: o.fresh, signal: ctl.signal,
+        data: o.data, res: o.res, crop: o.crop, run: o.run, fresh: o.fresh, threads: o.threads, signal: ctl.signal,
         overrides: { epochs: o.epochs, batch: o.batch, seed: o.seed, lrG: o.lr, lrD: o.lr, width: o.width,
           previewEvery: o.previewEvery, checkpointEvery: o.checkpointEvery },
       });

@@ -67,6 +67,7 @@ export async function decodeImage(file: string, res: number, crop: CropMode): Pr
   return image
     .autoOrient()
     .extract(cropBox(width, height, crop))
+    .pipelineColourspace('srgb') // resize 16-bit and CMYK images as 8-bit sRGB, so colours come out right
     .resize(res, res, { kernel: 'lanczos3' })
     .removeAlpha()
     .toColourspace('srgb')

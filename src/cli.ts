@@ -153,4 +153,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export { initBackend };

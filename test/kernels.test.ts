@@ -20,7 +20,7 @@ interface Case {
 
 function cases(): Case[] {
   const out: Case[] = [];
-  const sizes: [number, number][] = [[7, 7], [9, 13], [8, 8], [5, 6]];
+  const sizes: [number, number][] = [[7, 7], [9, 13], [8, 8], [5, 6], [4, 4]]; // 4×4 'valid' with k 4: a 1×1 dy
   for (const [h, w] of sizes) {
     for (const k of [1, 3, 4, 5]) {
       for (const ci of [1, 3, 17]) {
@@ -74,6 +74,62 @@ test('Conv2DBackpropInput and Conv2DBackpropFilter on wasm match the cpu backend
     }
   }
   assert.ok(worst > 0, 'the two backends really computed separately');
+});
+
+/** Runs `f` on the cpu backend and on wasm and compares the results (relative to the largest value). */
+async function sameOnBoth(f: () => tf.Tensor, what: string, tolerance = 1e-6) {
+  await tf.setBackend('cpu');
+  const want = tf.tidy(f);
+  const wantData = want.dataSync();
+  await tf.setBackend('wasm');
+  const got = tf.tidy(f);
+  assert.deepEqual(got.shape, want.shape, what);
+  assert.equal(got.dtype, want.dtype, what);
+  const gotData = got.dataSync();
+  let scale = 1e-6;
+  let err = 0;
+  for (let i = 0; i < wantData.length; i++) {
+    scale = Math.max(scale, Math.abs(wantData[i]));
+    err = Math.max(err, Math.abs(wantData[i] - gotData[i]));
+  }
+  assert.ok(err / scale <= tolerance, `${what}: relative error ${err / scale}`);
+  tf.dispose([want, got]);
+}
+
+test('Sum and Mean over leading axes (and the rest, which fall back) match the cpu backend', async () => {
+  const x = () => tf.randomNormal([4, 5, 6, 7], 0, 1, 'float32', 3);
+  for (const axes of [[0, 1, 2], [0], [0, 1], [0, 1, 2, 3], [1, 2], [3], [0, 2]]) {
+    for (const keepDims of [false, true]) {
+      await sameOnBoth(() => tf.sum(x(), axes, keepDims), `sum ${axes} ${keepDims}`);
+      await sameOnBoth(() => tf.mean(x(), axes, keepDims), `mean ${axes} ${keepDims}`);
+    }
+  }
+  await sameOnBoth(() => tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), 0), 'int32 sum');
+});
+
+test('Tile, Identity and Cast match the cpu backend; a shared copy outlives its source', async () => {
+  await sameOnBoth(() => tf.tile(tf.range(0, 5).reshape([1, 1, 1, 5]), [3, 4, 2, 1]), 'per-channel tile');
+  await sameOnBoth(() => tf.tile(tf.tensor2d([[1, 2, 3], [4, 5, 6]]), [2, 3]), 'general tile');
+  await sameOnBoth(() => tf.tile(tf.tensor1d([1, 2], 'int32'), [3]), 'int32 tile');
+  await sameOnBoth(() => tf.cast(tf.tensor1d([1.5, -2.5]), 'int32'), 'cast to int32');
+  await tf.setBackend('wasm');
+  const x = tf.tensor1d([1, 2, 3]);
+  const copies = [tf.clone(x), tf.cast(x, 'float32')];
+  x.dispose();
+  for (const c of copies) assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3]);
+  tf.dispose(copies);
+});
+
+test('the gradients of Sum and Mean are the broadcast of dy', async () => {
+  await tf.setBackend('wasm');
+  const c = tf.tensor1d([1, -2, 3]);
+  const x = tf.ones([2, 4, 3]);
+  const gMean = tf.grad((t: tf.Tensor) => tf.mean(t, [0, 1]).mul(c).sum())(x);
+  const gSum = tf.grad((t: tf.Tensor) => tf.sum(t, [0, 1]).mul(c).sum())(x);
+  assert.deepEqual(gMean.shape, [2, 4, 3]);
+  assert.deepEqual(Array.from(gSum.dataSync()), Array(8).fill([1, -2, 3]).flat());
+  for (const [i, v] of Array.from(gMean.dataSync()).entries()) assert.ok(Math.abs(v - [1, -2, 3][i % 3] / 8) < 1e-7);
+  tf.dispose([c, x, gMean, gSum]);
 });
 
 test('the kernels leak no tensor and no wasm memory', async () => {

@@ -4,9 +4,9 @@
 //                   = conv2d(xᵀ [Ci,H',W',N], dyᵀ [Ho,Wo,N,Co], stride 1, dilation s, valid) [ci,kh,kw,co]
 // so it runs on XNNPACK's fast convolution (~25 GFLOP/s on one thread, against ~1 for im2col or matMul).
 import * as tf from '@tensorflow/tfjs';
-import { Scratch, type BackendWasm, type TensorInfo } from './wasm.js';
+import { Scratch, type BackendWasm, type KernelArgs, type TensorInfo } from './wasm.js';
 
-export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter: only NHWC is supported on wasm');

@@ -6,8 +6,10 @@
 // where i + pad = (q + c)·s + r:   dx[q·s + r'] = Σ_j dy[q + c - j] · W[r + s·j],  j < J = ⌈(k - r)/s⌉.
 // That is a stride-1 correlation of dy with the reversed taps W[r + s·(J-1-t)], padded by J-1-c in front;
 // a 4×4 stride-2 kernel becomes four 2×2 convolutions, which add up to exactly the work of the original.
+// Two shapes of the DCGAN go faster another way: G's first layer (a 1×1 input to k×k) is one matMul, and
+// few input channels (G's RGB output, D's first layer) are a 1×1 convolution plus a JS scatter (col2im).
 import * as tf from '@tensorflow/tfjs';
-import { Scratch, type BackendWasm, type TensorInfo } from './wasm.js';
+import { Scratch, type BackendWasm, type KernelArgs, type TensorInfo } from './wasm.js';
 
 interface Phase {
   r: number; // first kernel tap of the phase
@@ -41,12 +43,65 @@ function phaseFilter(s: Scratch, filter: TensorInfo, ph: Phase, pw: Phase, sh: n
   return out;
 }
 
-export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const { inputShape, strides, pad, dataFormat, dimRoundingMode } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput: only NHWC is supported on wasm');
   const s = new Scratch(args.backend as BackendWasm);
   const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+  if (dy.shape[1] === 1 && dy.shape[2] === 1 && info.padInfo.top === 0 && info.padInfo.left === 0 &&
+    inputShape[1] === filter.shape[0] && inputShape[2] === filter.shape[1]) return s.done(fromOnePixel(s, dy, filter));
+  if (filter.shape[2] <= 4) return s.done(fewChannels(s, dy, filter, inputShape, info));
+  return s.done(phases(s, dy, filter, inputShape, info));
+}
+
+/** dy [n,1,1,co] to dx [n,kh,kw,ci] = dy · Wᵀ: one matMul. */
+function fromOnePixel(s: Scratch, dy: TensorInfo, filter: TensorInfo): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape;
+  const n = dy.shape[0];
+  const wt = s.transpose(s.reshape(filter, [kh * kw * ci, co]), [1, 0]);
+  const dx = s.run('BatchMatMul', { a: s.reshape(dy, [1, n, co]), b: s.reshape(wt, [1, co, kh * kw * ci]) }, { transposeA: false, transposeB: false });
+  return s.reshape(dx, [n, kh, kw, ci]);
+}
+
+/** Few input channels: cols[b,oh,ow,(i,j,c)] = Σ_o dy[b,oh,ow,o]·W[i,j,c,o] (a 1×1 conv), then scatter-add. */
+function fewChannels(s: Scratch, dy: TensorInfo, filter: TensorInfo, inputShape: number[], info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape;
+  const [n, h, w] = inputShape;
+  const [, ho, wo] = dy.shape;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo;
+  const taps = kh * kw * ci;
+  const cols = s.conv2d(dy, s.reshape(s.transpose(s.reshape(filter, [taps, co]), [1, 0]), [1, 1, co, taps]), 'valid');
+  const out = s.output([n, h, w, ci]);
+  const src = s.backend.typedArrayFromHeap(cols);
+  const dst = s.backend.typedArrayFromHeap(out);
+  dst.fill(0);
+  let o = 0; // dx[b, oh·sh+i-top, ow·sw+j-left, c] += cols[b,oh,ow,i,j,c]
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      for (let ow = 0; ow < wo; ow++) {
+        for (let i = 0; i < kh; i++) {
+          const r = oh * sh + i - top;
+          if (r < 0 || r >= h) {
+            o += kw * ci;
+            continue;
+          }
+          for (let j = 0; j < kw; j++, o += ci) {
+            const q = ow * sw + j - left;
+            if (q < 0 || q >= w) continue;
+            const d = ((b * h + r) * w + q) * ci;
+            for (let c = 0; c < ci; c++) dst[d + c] += src[o + c];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The general case: stride² phase convolutions, interleaved. */
+function phases(s: Scratch, dy: TensorInfo, filter: TensorInfo, inputShape: number[], info: tf.backend_util.Conv2DInfo): TensorInfo {
   const [kh, kw, ci] = filter.shape;
   const [n, h, w] = inputShape;
   const [, ho, wo] = dy.shape;
@@ -87,5 +142,5 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
       }
     }
   }
-  return s.done(out);
+  return out;
 }

@@ -1,18 +1,29 @@
-// Kernels we register on the wasm backend: what tfjs-backend-wasm 4.22 lacks or runs slowly for training.
-// They sit below the model: the layers stay plain tfjs, and other backends use their own kernels.
+// Kernels we register on the wasm backend: what tfjs-backend-wasm 4.22 lacks or runs slowly in training,
+// each tested against the cpu backend. They sit below the model: the layers stay plain tfjs, and other
+// backends keep their own kernels.
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { conv2DBackpropInput } from './conv2d_backprop_input.js';
+import { shareData, tile } from './copies.js';
+import { GRADIENTS } from './gradients.js';
+import { leadingReduce } from './reduce.js';
+import { replaceWasmKernel, type Kernel } from './wasm.js';
 
-const KERNELS: tf.KernelConfig[] = [
-  { kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2DBackpropFilter as tf.KernelFunc },
-  { kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: conv2DBackpropInput as tf.KernelFunc },
+const KERNELS: [string, (original: Kernel) => Kernel][] = [
+  ['Conv2DBackpropFilter', () => conv2DBackpropFilter], // missing in tfjs-backend-wasm 4.22
+  ['Conv2DBackpropInput', () => conv2DBackpropInput], // a scalar loop there
+  ['Sum', leadingReduce(false)],
+  ['Mean', leadingReduce(true)],
+  ['Tile', tile],
+  ['Identity', shareData],
+  ['Cast', shareData],
 ];
 
+let registered = false;
+
 export function registerWasmKernels(): void {
-  for (const k of KERNELS) {
-    if (tf.getKernel(k.kernelName, k.backendName)?.kernelFunc === k.kernelFunc) continue; // already ours
-    if (tf.getKernel(k.kernelName, k.backendName)) tf.unregisterKernel(k.kernelName, k.backendName);
-    tf.registerKernel(k);
-  }
+  if (registered) return;
+  registered = true;
+  for (const [name, wrap] of KERNELS) replaceWasmKernel(name, wrap);
+  for (const g of GRADIENTS) tf.registerGradient(g);
 }

@@ -6,6 +6,22 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type { BackendWasm };
 export type TensorInfo = tf.TensorInfo;
+export interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}
+export type Kernel = (args: KernelArgs) => TensorInfo;
+
+/**
+ * Registers `kernel` on wasm; `wrap` gets the kernel registered so far (to fall back on) and returns ours.
+ * The original config is kept, so its setupFunc still runs when the backend starts.
+ */
+export function replaceWasmKernel(name: string, wrap: (original: Kernel) => Kernel): void {
+  const original = tf.getKernel(name, 'wasm');
+  if (original) tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...original, kernelName: name, backendName: 'wasm', kernelFunc: wrap(original?.kernelFunc as Kernel) as tf.KernelFunc });
+}
 
 /** Runs wasm kernels and remembers their outputs, so `done` can free all but the result. */
 export class Scratch {

@@ -12,8 +12,8 @@ import { initBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
-import { defaultThreads, sliceInputs, startThreads } from '../src/parallel.js';
-import { createGan, disposeGan, stepInputs, toShard, trainStep } from '../src/train.js';
+import { defaultThreads, startThreads } from '../src/parallel.js';
+import { createGan, disposeGan, stepInputs, trainOn } from '../src/train.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.GAN_SHARED ?? path.resolve(ROOT, '../shared');
@@ -38,7 +38,7 @@ const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 function randomDataset(res: number, count: number): Dataset {
   const pixels = new Uint8Array(count * res * res * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  return { res, count, pixels, name: 'random', fingerprint: 'random' };
+  return { res, count, pixels, name: 'random', dir: '', fingerprint: 'random' };
 }
 
 /** The real model and the real training step, batch 64, timed after two warm-up iterations. */
@@ -51,10 +51,7 @@ async function trainSpeed(res: number, threadCount: number, iters: number, soak 
   const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c }, slot);
   const step = (s: number) => {
     const inputs = stepInputs(ds, order, c, s);
-    threads?.send(inputs);
-    const shard = toShard(threads ? sliceInputs(inputs, 0, threads.count) : inputs, c);
-    trainStep(gan, [shard], threads?.allReduce);
-    tf.dispose(Object.values(shard));
+    trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);
   };
   try {
     for (let s = 0; s < 2; s++) step(s);

@@ -1,5 +1,5 @@
-// Checkpoints: checkpoints/<run>/ckpt-<step>/ holds G and D in the tfjs layers format (model.json +
-// weights.bin, loadable by tf.loadLayersModel anywhere), both optimizers' state, and state.json (step,
+// Checkpoints: checkpoints/<run>/ckpt-<step>/ holds G and D (and G's moving average, when kept) in the tfjs
+// layers format (model.json + weights.bin, loadable by tf.loadLayersModel anywhere), both optimizers' state, and state.json (step,
 // epoch, seed, config, data fingerprint). It is written into a temporary folder and renamed into place, so
 // a kill at any moment leaves only whole checkpoints; leftovers of an interrupted write are never loaded.
 import * as fs from 'node:fs';
@@ -14,6 +14,7 @@ export interface CheckpointState {
   epoch: number; // epochs completed
   config: TrainConfig;
   data: string; // name of the data it trains on
+  dataDir?: string; // its cache folder
   fingerprint: string; // of that data
   time: string;
   losses?: { d: number; g: number };
@@ -70,6 +71,7 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
 export interface Trainables {
   G: tf.LayersModel;
   D: tf.LayersModel;
+  ema?: tf.LayersModel;
   optimizerState(): { tG: number; tD: number; tensors: tf.NamedTensorMap };
 }
 
@@ -80,6 +82,7 @@ export async function saveCheckpoint(runDir: string, t: Trainables, state: Check
   const tmp = tempPath(final);
   await saveModel(t.G, path.join(tmp, 'generator'));
   await saveModel(t.D, path.join(tmp, 'discriminator'));
+  if (t.ema) await saveModel(t.ema, path.join(tmp, 'generator_ema'));
   const opt = t.optimizerState();
   const { data, specs } = await tf.io.encodeWeights(opt.tensors);
   writeFileAtomic(path.join(tmp, 'optimizer.bin'), new Uint8Array(data));
@@ -112,6 +115,7 @@ export interface LoadedCheckpoint {
   state: CheckpointState;
   G: tf.LayersModel;
   D?: tf.LayersModel;
+  ema?: tf.LayersModel;
   optimizer: { tG: number; tD: number; tensors: tf.NamedTensorMap };
 }
 
@@ -120,14 +124,23 @@ export async function loadCheckpoint(dir: string, parts: { D?: boolean; optimize
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as StateFile;
     const G = await loadModel(path.join(dir, 'generator'));
     const D = parts.D ? await loadModel(path.join(dir, 'discriminator')) : undefined;
+    const emaDir = path.join(dir, 'generator_ema');
+    const ema = fs.existsSync(emaDir) ? await loadModel(emaDir) : undefined;
     let tensors: tf.NamedTensorMap = {};
     if (parts.optimizer) {
       const bin = Uint8Array.from(fs.readFileSync(path.join(dir, 'optimizer.bin'))).buffer;
       tensors = tf.io.decodeWeights(bin, state.optimizer.specs);
     }
     const { optimizer, ...rest } = state;
-    return { state: rest, G, D, optimizer: { tG: optimizer.tG, tD: optimizer.tD, tensors } };
+    return { state: rest, G, D, ema, optimizer: { tG: optimizer.tG, tD: optimizer.tD, tensors } };
   } catch (e) {
     throw new GanError(`checkpoint ${dir} is unreadable or corrupt (${(e as Error).message.split('\n')[0]})`);
   }
+}
+
+/** The generator to sample from in a checkpoint: its moving average when it has one. */
+export async function loadSampler(dir: string): Promise<tf.LayersModel> {
+  const ck = await loadCheckpoint(dir, {});
+  if (ck.ema) ck.G.dispose();
+  return ck.ema ?? ck.G;
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { initBackend } from './backend.js';
 import { checkCrop, checkRes, preprocess } from './data/preprocess.js';
 import { GanError } from './errors.js';
+import { evaluateRun } from './eval.js';
 import { say } from './log.js';
 import { listRuns } from './runs.js';
 import { interpolateToFile, sampleToFile } from './sample.js';
@@ -79,10 +80,15 @@ function program(): Command {
     .option('--checkpoint-every <steps>', 'write a checkpoint every so many steps', int('--checkpoint-every'))
     .addOption(new Option('--crop <mode>', 'crop for a raw image folder: center or celeba').default('center'))
     .option('--threads <n>', 'training threads, one replica each (default: every core on wasm and cpu)', int('--threads'))
+    .option('--ema <decay>', 'keep a moving average of G\'s weights, e.g. 0.999, and sample from it (0: off)', num('--ema'))
+    .option('--augment', 'differentiable augmentation (colour, translation, cutout) of every image D sees')
+    .option('--no-augment', 'no augmentation, whatever the config says')
+    .option('--eval-every <steps>', 'log the face share and Fréchet distance (gan eval, n 200) every so many steps', int('--eval-every'))
     .option('--fresh', 'start the run over, discarding its checkpoints')
     .action(async (o: {
       data?: string; res: number; epochs?: number; batch?: number; run?: string; seed?: number; lr?: number; width?: number;
       previewEvery?: number; checkpointEvery?: number; crop: string; fresh?: boolean; threads?: number;
+      ema?: number; augment?: boolean; evalEvery?: number;
     }) => {
       checkRes(o.res);
       checkCrop(o.crop);
@@ -90,7 +96,7 @@ function program(): Command {
       const r = await train({
         data: o.data, res: o.res, crop: o.crop, run: o.run, fresh: o.fresh, threads: o.threads, signal: ctl.signal,
         overrides: { epochs: o.epochs, batch: o.batch, seed: o.seed, lrG: o.lr, lrD: o.lr, width: o.width,
-          previewEvery: o.previewEvery, checkpointEvery: o.checkpointEvery },
+          previewEvery: o.previewEvery, checkpointEvery: o.checkpointEvery, ema: o.ema, augment: o.augment, evalEvery: o.evalEvery },
       });
       disposeGan(r.gan);
     });
@@ -119,6 +125,19 @@ function program(): Command {
     .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number; size?: number }) => {
       const w = await interpolateToFile(o);
       say(`wrote ${w.file}: ${o.steps} frames from seed ${o.from} to seed ${o.to}, run ${w.run} at step ${w.step}`);
+    });
+
+  fromRun(withBackend(cmd.command('eval')))
+    .description('how good are the faces: face share (a face detector) and Fréchet distance to real faces')
+    .option('--real <dir>', 'real faces: a cache or an image folder (default: the data the run trained on)')
+    .option('--n <count>', 'generated faces (and real faces per half)', int('--n'), 1000)
+    .option('--json', 'one JSON object on stdout')
+    .action(async (o: { run?: string; checkpoint?: number; real?: string; n: number; json?: boolean }) => {
+      const r = await evaluateRun(o);
+      if (o.json) return void process.stdout.write(JSON.stringify(r) + '\n');
+      process.stdout.write(`run ${r.run} at step ${r.step}, ${r.n} faces against ${r.real}\n` +
+        `face share        ${r.face_share.toFixed(3)}  (faces found by the detector)\n` +
+        `Fréchet distance  ${r.frechet.toFixed(4)}  (real vs real: ${r.frechet_floor.toFixed(4)}; lower is better)\n`);
     });
 
   cmd.command('runs')

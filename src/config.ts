@@ -16,6 +16,9 @@ export interface TrainConfig extends ModelConfig {
   checkpointEvery: number; // steps
   keepCheckpoints: number;
   seed: number;
+  ema: number; // decay of the generator's moving average (0: none); samples use the average when there is one
+  augment: boolean; // differentiable augmentation of every image D sees
+  evalEvery: number; // steps between quick gan eval figures in the log (0: never)
 }
 
 export const CONFIG_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../configs');
@@ -29,6 +32,8 @@ export function loadConfig(res: number, overrides: Partial<TrainConfig> = {}): T
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const c = { ...(JSON.parse(fs.readFileSync(file, 'utf8')) as TrainConfig), ...defined };
   const positiveInts: (keyof TrainConfig)[] = ['batch', 'epochs', 'latent', 'width', 'previewEvery', 'checkpointEvery', 'keepCheckpoints'];
+  if (!(c.ema >= 0 && c.ema < 1)) throw new GanError(`--ema must be in [0, 1) (got ${c.ema})`);
+  if (!(Number.isInteger(c.evalEvery) && c.evalEvery >= 0)) throw new GanError(`--eval-every must be a whole number of steps (got ${c.evalEvery})`);
   for (const k of positiveInts) {
     if (!Number.isInteger(c[k]) || (c[k] as number) < 1) throw new GanError(`${k} must be a positive integer (got ${c[k]})`);
   }

@@ -11,17 +11,19 @@ import { GanError } from './errors.js';
 /** Averages equal-length arrays over all threads; every thread gets the same result. Synchronous. */
 export type AllReduce = (values: Float32Array) => Float32Array;
 
-/** The random draws of one step: real images in [-1, 1] and two latent batches, flat. */
+/** The random draws of one step, flat, image by image: real images in [-1, 1], two latent batches, and the
+ * augmentation draws (empty without augmentation). */
 export interface StepInputs {
   real: Float32Array;
   zD: Float32Array;
   zG: Float32Array;
+  aug: Float32Array;
 }
 
 /** Slice `i` of `n` of each array. */
 export function sliceInputs(x: StepInputs, i: number, n: number): StepInputs {
   const part = (a: Float32Array) => a.slice((a.length / n) * i, (a.length / n) * (i + 1));
-  return { real: part(x.real), zD: part(x.zD), zG: part(x.zG) };
+  return { real: part(x.real), zD: part(x.zD), zG: part(x.zG), aug: part(x.aug) };
 }
 
 export function flatten(parts: Float32Array[]): Float32Array {
@@ -111,8 +113,8 @@ export interface WorkerInit {
 export interface Threads {
   count: number;
   allReduce: AllReduce;
-  /** Hands each worker its slice of this step's inputs; the main thread trains on slice 0. */
-  send(inputs: StepInputs): void;
+  /** Hands each worker its slice of this step's inputs and returns slice 0, the main thread's. */
+  share(inputs: StepInputs): StepInputs;
   close(): Promise<void>;
 }
 
@@ -148,11 +150,12 @@ export async function startThreads(threads: number, init: Omit<WorkerInit, 'rank
       if (failure) throw failure;
       return allReduce(values);
     },
-    send(inputs) {
+    share(inputs) {
       workers.forEach((w, i) => {
         const part = sliceInputs(inputs, i + 1, threads);
-        w.postMessage(part, [part.real, part.zD, part.zG].map((a) => a.buffer as ArrayBuffer));
+        w.postMessage(part, [part.real, part.zD, part.zG, part.aug].map((a) => a.buffer as ArrayBuffer));
       });
+      return sliceInputs(inputs, 0, threads);
     },
     async close() {
       fail(shared); // wakes any worker still waiting

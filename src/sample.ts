@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic.js';
-import { loadCheckpoint } from './checkpoint.js';
+import { loadSampler } from './checkpoint.js';
 import { GanError } from './errors.js';
 import { encodeAnimation, encodeImage, grid, STILL_FORMATS, toPixels } from './images.js';
 import { Rng } from './rng.js';
@@ -77,7 +77,7 @@ async function openGenerator(o: OutputOptions) {
     throw new GanError(`--size must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
   }
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
-  const { G } = await loadCheckpoint(ck.dir, {});
+  const G = await loadSampler(ck.dir);
   const res = (G.outputs[0].shape as number[])[1];
   return { ...ck, G, res, scale: (o.size ?? res) / res };
 }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam.js';
+import { augment, drawAugment } from './augment.js';
 import {
   listCheckpoints, loadCheckpoint, readState, removeLeftovers, saveCheckpoint, type CheckpointState,
 } from './checkpoint.js';
@@ -12,12 +13,13 @@ import type { CropMode } from './data/cache.js';
 import { BatchOrder, openDataset, toFloatBatch, type Dataset } from './data/dataset.js';
 import { writeFileAtomic } from './atomic.js';
 import { GanError } from './errors.js';
+import { scoreGenerator } from './eval.js';
 import { grid, writePng } from './images.js';
 import { fileLogger, say, type Logger } from './log.js';
 import { buildDiscriminator, buildGenerator } from './model.js';
 import { plotLosses } from './plot.js';
 import {
-  defaultThreads, flatten, meanOf, sliceInputs, startThreads, unflatten, type AllReduce, type StepInputs,
+  defaultThreads, flatten, meanOf, startThreads, unflatten, type AllReduce, type StepInputs,
 } from './parallel.js';
 import { progress } from './progress.js';
 import { Rng } from './rng.js';
@@ -31,21 +33,45 @@ export interface Gan {
   dVars: tf.Variable[];
   optG: Adam;
   optD: Adam;
+  /** A moving average of G's weights (when c.ema > 0): smoother faces to sample from than G itself. */
+  ema?: tf.LayersModel;
 }
 
-export function createGan(c: TrainConfig, models?: { G: tf.LayersModel; D: tf.LayersModel }): Gan {
+export function createGan(c: TrainConfig, models?: { G: tf.LayersModel; D: tf.LayersModel; ema?: tf.LayersModel }): Gan {
   const G = models?.G ?? buildGenerator(c, c.seed * 1000);
   const D = models?.D ?? buildDiscriminator(c, c.seed * 1000);
   const trainable = (m: tf.LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
   const gVars = trainable(G);
   const dVars = trainable(D);
   const adam = (lr: number) => ({ lr, beta1: c.beta1, beta2: c.beta2, eps: 1e-8 });
-  return { G, D, gVars, dVars, optG: new Adam(gVars, adam(c.lrG)), optD: new Adam(dVars, adam(c.lrD)) };
+  let ema = models?.ema;
+  if (c.ema > 0 && !ema) {
+    ema = buildGenerator(c, c.seed * 1000);
+    ema.setWeights(G.getWeights());
+  }
+  return { G, D, gVars, dVars, optG: new Adam(gVars, adam(c.lrG)), optD: new Adam(dVars, adam(c.lrD)), ema };
 }
+
+/**
+ * ema ← d·ema + (1-d)·G after each step, with d warming up as min(decay, (1+t)/(10+t)) so early averages
+ * do not drag the random initial weights along; BatchNorm's moving statistics are copied.
+ */
+export function updateEma(gan: Gan, decay: number, step: number): void {
+  if (!gan.ema) return;
+  const d = Math.min(decay, (1 + step) / (10 + step));
+  tf.tidy(() => gan.ema!.weights.forEach((e, i) => {
+    const w = gan.G.weights[i].read();
+    e.write(e.trainable ? e.read().mul(d).add(w.mul(1 - d)) : w.clone());
+  }));
+}
+
+/** The generator to sample from: the moving average when there is one. */
+export const sampler = (gan: Gan): tf.LayersModel => gan.ema ?? gan.G;
 
 export function disposeGan(gan: Gan): void {
   gan.G.dispose();
   gan.D.dispose();
+  gan.ema?.dispose();
   gan.optG.dispose();
   gan.optD.dispose();
 }
@@ -55,11 +81,18 @@ const bce = (logits: tf.Tensor, real: boolean) => tf.mean(tf.softplus(real ? tf.
 
 const run = (model: tf.LayersModel, x: tf.Tensor) => model.apply(x, { training: true }) as tf.Tensor;
 
-/** What one thread trains on in one step: its slice of the real batch and of both latent batches. */
+/** What one thread trains on in one step: its slice of the real batch, of both latent batches, and of the
+ * augmentation draws (absent without augmentation). */
 export interface Shard {
   real: tf.Tensor4D;
   zD: tf.Tensor2D;
   zG: tf.Tensor2D;
+  aug?: Float32Array;
+}
+
+/** D's logits for images, augmented first when the shard carries augmentation draws (use 0, 1 or 2). */
+function judge(gan: Gan, x: tf.Tensor, shard: Shard, use: number): tf.Tensor {
+  return run(gan.D, shard.aug ? augment(x as tf.Tensor4D, shard.aug, use) : x);
 }
 
 /**
@@ -81,11 +114,11 @@ export function discriminatorStep(gan: Gan, shards: Shard[], allReduce?: AllRedu
   return tf.tidy(() => {
     const grads: tf.NamedTensorMap[] = [];
     const stats: tf.Tensor1D[] = [];
-    for (const { real, zD } of shards) {
-      const fake = run(gan.G, zD);
+    for (const shard of shards) {
+      const fake = run(gan.G, shard.zD);
       let logits: tf.Tensor[] = [];
       const d = tf.variableGrads(() => {
-        logits = [run(gan.D, real), run(gan.D, fake)].map((l) => tf.keep(l)); // for the D(x), D(G(z)) figures
+        logits = [judge(gan, shard.real, shard, 0), judge(gan, fake, shard, 1)].map((l) => tf.keep(l)); // for D(x), D(G(z))
         return bce(logits[0], true).add(bce(logits[1], false)) as tf.Scalar;
       }, gan.dVars);
       grads.push(d.grads);
@@ -100,7 +133,7 @@ export function discriminatorStep(gan: Gan, shards: Shard[], allReduce?: AllRedu
 /** Generator step: fresh fakes that D should score 1. Gradients flow through D, but only G's variables change. */
 export function generatorStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): tf.Scalar {
   return tf.tidy(() => {
-    const results = shards.map(({ zG }) => tf.variableGrads(() => bce(run(gan.D, run(gan.G, zG)), true) as tf.Scalar, gan.gVars));
+    const results = shards.map((shard) => tf.variableGrads(() => bce(judge(gan, run(gan.G, shard.zG), shard, 2), true) as tf.Scalar, gan.gVars));
     gan.optG.apply(averaged(results.map((r) => r.grads), gan.gVars, allReduce));
     return tf.stack(results.map((r) => r.value)).mean() as tf.Scalar;
   });
@@ -130,19 +163,35 @@ export function trainStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): Ste
 export function stepInputs(ds: Dataset, order: BatchOrder, c: TrainConfig, step: number): StepInputs {
   const idx = order.indices(step);
   const z = (which: string) => new Rng(c.seed, which, step).normals(c.batch * c.latent);
-  return { real: toFloatBatch(ds, idx), zD: z('zD'), zG: z('zG') };
+  const aug = c.augment ? drawAugment(new Rng(c.seed, 'augment', step), c.batch, c.res) : new Float32Array(0);
+  return { real: toFloatBatch(ds, idx), zD: z('zD'), zG: z('zG'), aug };
 }
 
 /** A step's inputs (or a thread's slice of them) as tensors; the caller disposes them. */
 export function toShard(x: StepInputs, c: TrainConfig): Shard {
   const n = x.zD.length / c.latent;
-  return { real: tf.tensor4d(x.real, [n, c.res, c.res, 3]), zD: tf.tensor2d(x.zD, [n, c.latent]), zG: tf.tensor2d(x.zG, [n, c.latent]) };
+  return {
+    real: tf.tensor4d(x.real, [n, c.res, c.res, 3]),
+    zD: tf.tensor2d(x.zD, [n, c.latent]),
+    zG: tf.tensor2d(x.zG, [n, c.latent]),
+    ...(x.aug.length ? { aug: x.aug } : {}),
+  };
+}
+
+/** One training step on `inputs` (this thread's part of them, with threads); returns the step's figures. */
+export function trainOn(gan: Gan, inputs: StepInputs, c: TrainConfig, allReduce?: AllReduce): StepStats {
+  const shard = toShard(inputs, c);
+  try {
+    return trainStep(gan, [shard], allReduce);
+  } finally {
+    tf.dispose([shard.real, shard.zD, shard.zG]);
+  }
 }
 
 /** The GAN of a checkpoint, optimizers included, ready to train on. */
 export async function restoreGan(c: TrainConfig, dir: string): Promise<Gan> {
   const ck = await loadCheckpoint(dir);
-  const gan = createGan(c, { G: ck.G, D: ck.D! });
+  const gan = createGan(c, { G: ck.G, D: ck.D!, ema: ck.ema });
   gan.optG.load(ck.optimizer.tG, ck.optimizer.tensors, 'g');
   gan.optD.load(ck.optimizer.tD, ck.optimizer.tensors, 'd');
   tf.dispose(Object.values(ck.optimizer.tensors));
@@ -177,29 +226,32 @@ export interface TrainResult {
 }
 
 // Config keys a resumed run may change; the others shape the model, the data order or the optimizer.
-const SCHEDULE_KEYS: (keyof TrainConfig)[] = ['epochs', 'previewEvery', 'checkpointEvery', 'keepCheckpoints'];
+const SCHEDULE_KEYS: (keyof TrainConfig)[] = ['epochs', 'previewEvery', 'checkpointEvery', 'keepCheckpoints', 'evalEvery'];
 
 /** Refuses to resume on other data or resolution; takes the run's config plus schedule overrides. */
 function resumeConfig(state: CheckpointState, ds: Dataset, o: TrainOptions, run: string): TrainConfig {
   const redo = `use --fresh to start ${run} over, or another --run`;
   if (state.config.res !== o.res) throw new GanError(`run ${run} was trained at --res ${state.config.res}, not ${o.res}: ${redo}`);
   if (state.fingerprint !== ds.fingerprint) throw new GanError(`run ${run} was trained on other data (${state.data}): ${redo}`);
-  const c = { ...state.config };
-  for (const [k, v] of Object.entries(o.overrides ?? {}) as [keyof TrainConfig, number][]) {
+  const c: TrainConfig = { ...loadConfig(o.res), ...state.config }; // keys newer than the checkpoint: defaults
+  for (const [k, v] of Object.entries(o.overrides ?? {}) as [keyof TrainConfig, unknown][]) {
     if (v === undefined || v === c[k]) continue;
     if (!SCHEDULE_KEYS.includes(k)) throw new GanError(`run ${run} has ${k} ${c[k]}, not ${v}: ${redo}`);
-    (c as Record<string, number>)[k] = v;
+    Object.assign(c, { [k]: v });
   }
   return c;
 }
 
 const CSV_HEADER = 'step,epoch,d_loss,g_loss,d_real,d_fake,img_per_s';
+const EVAL_HEADER = 'step,face_share,frechet,frechet_floor';
+/** Faces judged by --eval-every (gan eval's default is 1000: figures are comparable only at the same n). */
+export const EVAL_EVERY_N = 200;
 
 /** Keeps the rows of steps up to `step` (those after the checkpoint will be trained again). */
-function trimCsv(file: string, step: number): void {
-  if (!fs.existsSync(file)) return writeFileAtomic(file, CSV_HEADER + '\n');
+function trimCsv(file: string, header: string, step: number): void {
+  if (!fs.existsSync(file)) return writeFileAtomic(file, header + '\n');
   const rows = fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).filter((r) => Number(r.split(',')[0]) <= step);
-  writeFileAtomic(file, [CSV_HEADER, ...rows].join('\n') + '\n');
+  writeFileAtomic(file, [header, ...rows].join('\n') + '\n');
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
@@ -220,7 +272,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   fs.mkdirSync(path.join(runDir, 'previews'), { recursive: true });
   writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify({ ...c, data: ds.name, fingerprint: ds.fingerprint }, null, 1));
   const csv = path.join(runDir, 'losses.csv');
-  trimCsv(csv, step);
+  const evalCsv = path.join(runDir, 'evals.csv');
+  trimCsv(csv, CSV_HEADER, step);
+  if (c.evalEvery) trimCsv(evalCsv, EVAL_HEADER, step);
   const log: Logger = fileLogger(path.join(runDir, 'train.log'));
   const resumedFrom = step;
   const tell = (line: string) => {
@@ -235,19 +289,25 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const dir = await saveCheckpoint(runDir, {
       G: gan.G,
       D: gan.D,
+      ema: gan.ema,
       optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
-    }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
-    await plotLosses(csv, path.join(runDir, 'losses.png'));
+    }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, dataDir: ds.dir, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
+    await plotLosses(csv, path.join(runDir, 'losses.png'), c.evalEvery ? evalCsv : undefined);
     log.info({ event: 'checkpoint', step, dir });
   };
   const preview = async () => {
-    const pixels = await sampleSeeds(gan.G, PREVIEW_SEEDS);
+    const pixels = await sampleSeeds(sampler(gan), PREVIEW_SEEDS);
     const img = grid(pixels, PREVIEW_SEEDS.length, c.res, 8);
     const scale = Math.max(1, Math.floor(128 / c.res)); // small faces are enlarged for viewing
     await writePng(path.join(runDir, 'previews', `step-${String(step).padStart(8, '0')}.png`), img, scale);
     await writePng(path.join(runDir, 'previews', 'latest.png'), img, scale);
   };
   if (!latest) await preview(); // what the untrained generator makes: step 0
+  const evaluate = async () => {
+    const q = await scoreGenerator(sampler(gan), ds, EVAL_EVERY_N);
+    log.info({ event: 'eval', step, ...q });
+    fs.appendFileSync(evalCsv, `${step},${q.face_share},${q.frechet},${q.frechet_floor}\n`);
+  };
 
   const slot = Math.max(...[gan.gVars, gan.dVars].map((vs) => vs.reduce((n, v) => n + v.size, 0)));
   const threadCount = o.threads ?? defaultThreads(tf.getBackend());
@@ -266,10 +326,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       const t0 = performance.now();
       const inputs = stepInputs(ds, order, c, step);
-      threads?.send(inputs); // the other threads' slices
-      const shard = toShard(threads ? sliceInputs(inputs, 0, threads.count) : inputs, c);
-      const [dLoss, gLoss, dReal, dFake] = trainStep(gan, [shard], threads?.allReduce);
-      tf.dispose(Object.values(shard));
+      const [dLoss, gLoss, dReal, dFake] = trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);
+      updateEma(gan, c.ema, step);
       if (![dLoss, gLoss].every(Number.isFinite)) {
         log.error({ event: 'nan', step, dLoss, gLoss });
         const kept = listCheckpoints(runDir).at(-1);
@@ -286,6 +344,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       bar?.update(step, { epoch: `${epoch}/${c.epochs}`, D: dLoss.toFixed(3), G: gLoss.toFixed(3), 'D(x)': dReal.toFixed(2),
         'D(G(z))': dFake.toFixed(2), 'img/s': imgPerS.toFixed(1) });
       if (step % c.previewEvery === 0) await preview();
+      if (c.evalEvery && step % c.evalEvery === 0) await evaluate();
       if (step % c.checkpointEvery === 0) await checkpoint(last);
       await new Promise(setImmediate); // let Ctrl-C and other events in between steps
     }

@@ -1,10 +1,9 @@
 // A training thread (see parallel.ts): a replica of the GAN on its own wasm instance, training on its slice
 // of every batch it is sent, in step with the main thread through allReduce.
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './backend.js';
 import { allReducer, fail, type StepInputs, type WorkerInit } from './parallel.js';
-import { createGan, restoreGan, toShard, trainStep } from './train.js';
+import { createGan, restoreGan, trainOn } from './train.js';
 
 const init = workerData as WorkerInit;
 await initBackend(init.backend);
@@ -12,14 +11,11 @@ const gan = init.checkpoint ? await restoreGan(init.config, init.checkpoint) : c
 const allReduce = allReducer(init.shared, init.rank);
 
 parentPort!.on('message', (inputs: StepInputs) => {
-  const shard = toShard(inputs, init.config);
   try {
-    trainStep(gan, [shard], allReduce);
+    trainOn(gan, inputs, init.config, allReduce);
   } catch (e) {
     fail(init.shared);
     throw e;
-  } finally {
-    tf.dispose(Object.values(shard));
   }
 });
 parentPort!.postMessage('ready');

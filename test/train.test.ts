@@ -5,7 +5,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.js';
 import { listCheckpoints, loadCheckpoint } from '../src/checkpoint.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig, type TrainConfig } from '../src/config.js';
 import { BatchOrder, openDataset, type Dataset } from '../src/data/dataset.js';
 import { renderFace, renderFaces } from '../src/data/faces.js';
 import { GanError } from '../src/errors.js';
@@ -26,7 +26,7 @@ const values = (vars: tf.Variable[]) => vars.map((v) => Array.from(v.dataSync())
 function solidDataset(rgb: [number, number, number], count = 16, res = 16): Dataset {
   const pixels = new Uint8Array(count * res * res * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = rgb[i % 3];
-  return { res, count, pixels, name: 'solid', fingerprint: 'solid' };
+  return { res, count, pixels, name: 'solid', dir: '', fingerprint: 'solid' };
 }
 
 test('the D step changes only D\'s weights, the G step only G\'s', () => {
@@ -43,7 +43,7 @@ test('the D step changes only D\'s weights, the G step only G\'s', () => {
   tf.dispose(generatorStep(gan, [shard]));
   assert.deepEqual(values(gan.dVars), d1, 'D unchanged by the G step');
   assert.notDeepEqual(values(gan.gVars), g0, 'G changed by the G step');
-  tf.dispose(Object.values(shard));
+  tf.dispose([shard.real, shard.zD, shard.zG]);
   disposeGan(gan);
 });
 
@@ -62,7 +62,7 @@ test('training learns: on one-colour images, the generated mean colour moves tow
   for (let step = 0; step < 30; step++) {
     const shard = toShard(stepInputs(ds, order, c, step), c);
     trainStep(gan, [shard]);
-    tf.dispose(Object.values(shard));
+    tf.dispose([shard.real, shard.zD, shard.zG]);
   }
   const after = distance();
   assert.ok(after < before * 0.7, `distance to the data's colour ${before.toFixed(3)} -> ${after.toFixed(3)}`);
@@ -79,7 +79,7 @@ test('the tensor count stays flat across training steps', () => {
   for (let step = 0; step < 6; step++) {
     const shard = toShard(stepInputs(ds, order, c, step), c);
     trainStep(gan, [shard]);
-    tf.dispose(Object.values(shard));
+    tf.dispose([shard.real, shard.zD, shard.zG]);
     counts.push(tf.memory().numTensors);
   }
   assert.deepEqual(counts.slice(1), Array(5).fill(counts[1]), `tensors per step: ${counts}`);
@@ -97,26 +97,35 @@ test('built-in faces are deterministic per seed, varied, and in range', () => {
   assert.deepEqual(many.subarray(16 * 16 * 3, 2 * 16 * 16 * 3), renderFace(101, 16));
 });
 
-async function trained(run: string, maxSteps: number, threads = 1) {
-  const r = await train({ res: 16, run, maxSteps, threads, overrides: { ...TINY, epochs: 1 }, quiet: true });
-  const w = { G: r.gan.G.getWeights().map((t) => Array.from(t.dataSync())), D: r.gan.D.getWeights().map((t) => Array.from(t.dataSync())) };
+async function trained(run: string, maxSteps: number, threads = 1, more: Partial<TrainConfig> = {}) {
+  const r = await train({ res: 16, run, maxSteps, threads, overrides: { ...TINY, epochs: 1, ...more }, quiet: true });
+  const weights = (m?: tf.LayersModel) => m?.getWeights().map((t) => Array.from(t.dataSync()));
+  const w = { G: weights(r.gan.G)!, D: weights(r.gan.D)!, ema: weights(r.gan.ema) };
   disposeGan(r.gan);
   return { ...r, w };
 }
 
-test('resume is exact: 6 steps in one go equal 3 + resume + 3', async () => {
-  const whole = await trained('whole', 6);
-  const half = await trained('split', 3);
-  assert.equal(half.step, 3);
-  const rest = await trained('split', 3);
-  assert.equal(rest.resumedFrom, 3);
-  assert.equal(rest.step, 6);
-  assert.deepEqual(rest.w.G, whole.w.G);
-  assert.deepEqual(rest.w.D, whole.w.D);
-  // and the optimizer state too: one more step of each matches
-  const w7 = await trained('whole', 1);
-  const s7 = await trained('split', 1);
-  assert.deepEqual(s7.w.G, w7.w.G);
+test('resume is exact: 6 steps in one go equal 3 + resume + 3 (with EMA and augmentation too)', async () => {
+  for (const more of [{}, { ema: 0.99, augment: true }]) {
+    const tag = more.augment ? 'aug' : 'plain';
+    const whole = await trained(`whole-${tag}`, 6, 1, more);
+    const half = await trained(`split-${tag}`, 3, 1, more);
+    assert.equal(half.step, 3);
+    const rest = await trained(`split-${tag}`, 3, 1, more);
+    assert.equal(rest.resumedFrom, 3);
+    assert.equal(rest.step, 6);
+    assert.deepEqual(rest.w.G, whole.w.G);
+    assert.deepEqual(rest.w.D, whole.w.D);
+    assert.deepEqual(rest.w.ema, whole.w.ema);
+    // and the optimizer state too: one more step of each matches
+    const w7 = await trained(`whole-${tag}`, 1, 1, more);
+    const s7 = await trained(`split-${tag}`, 1, 1, more);
+    assert.deepEqual(s7.w.G, w7.w.G);
+  }
+  // augmentation changes what D sees, so the weights differ from the plain run's
+  const plain = await trained('plain-ref', 2);
+  const aug = await trained('aug-ref', 2, 1, { augment: true });
+  assert.notDeepEqual(aug.w.D, plain.w.D);
 });
 
 test('an interrupted checkpoint write is never loaded, and a resume refuses other settings', async () => {
@@ -171,7 +180,7 @@ test('two threads compute the same math as one thread training on the same two s
     const inputs = stepInputs(ds, order, c, step);
     const shards = [0, 1].map((i) => toShard(sliceInputs(inputs, i, 2), c));
     trainStep(gan, shards);
-    tf.dispose(shards.flatMap((s) => Object.values(s)));
+    tf.dispose(shards.flatMap((s) => [s.real, s.zD, s.zG]));
   }
   // model.getWeights() lists the trainable weights first, in the order of gVars and dVars
   assert.deepEqual(threaded.w.G.slice(0, gan.gVars.length), values(gan.gVars));

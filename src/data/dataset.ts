@@ -10,6 +10,7 @@ import { preprocess, type PreprocessOptions } from './preprocess.js';
 
 export interface Dataset extends ImageSet {
   name: string;
+  dir: string; // the cache it was loaded from
   /** Identifies the images, so a run refuses to resume on other data. */
   fingerprint: string;
 }
@@ -23,7 +24,7 @@ function builtinFaces(res: number, count = BUILTIN_FACES): Dataset {
   if (readManifest(dir)?.source !== fingerprint) {
     writeCache(dir, { res, crop: 'center', source: fingerprint, count, sources: [] }, renderFaces(count, res));
   }
-  return { ...loadCache(dir), name: 'builtin', fingerprint };
+  return { ...loadCache(dir), name: 'builtin', dir: path.resolve(dir), fingerprint };
 }
 
 /**
@@ -42,7 +43,7 @@ export async function openDataset(data: string | undefined, res: number, prep: O
     .update(JSON.stringify([m.res, m.crop, m.count, m.sources.map((s) => [s.path, s.size, s.mtimeMs, s.index])]))
     .digest('hex')
     .slice(0, 16);
-  return { ...set, name: path.basename(path.resolve(dir)), fingerprint };
+  return { ...set, name: path.basename(path.resolve(dir)), dir: path.resolve(dir), fingerprint };
 }
 
 /**

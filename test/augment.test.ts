@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { AUG_PARAMS, AUG_USES, augment, drawAugment } from '../src/augment.js';
+import { initBackend } from '../src/backend.js';
+import { loadConfig } from '../src/config.js';
+import { Rng } from '../src/rng.js';
+import { createGan, disposeGan, updateEma } from '../src/train.js';
+
+before(async () => {
+  await initBackend(process.env.GAN_TEST_BACKEND);
+});
+
+test('augmentation keeps shapes and a sane range, and lets gradients through', () => {
+  const n = 8;
+  const x = tf.randomUniform([n, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+  const draws = drawAugment(new Rng(1), n, 16);
+  assert.equal(draws.length, n * AUG_USES * AUG_PARAMS);
+  for (let use = 0; use < AUG_USES; use++) {
+    const y = augment(x, draws, use);
+    assert.deepEqual(y.shape, x.shape);
+    const v = y.dataSync();
+    assert.ok(v.every((e) => Number.isFinite(e) && Math.abs(e) <= 4), 'values stay near [-1, 1]');
+    assert.ok(v.filter((e) => e === 0).length >= n * 8 * 8 * 3 * 0.5, 'cutout zeroes a square');
+    y.dispose();
+  }
+  const g = tf.grad((t: tf.Tensor) => augment(t as tf.Tensor4D, draws, 0).square().sum())(x);
+  const gv = g.dataSync();
+  assert.ok(gv.every(Number.isFinite));
+  assert.ok(gv.filter((e) => e !== 0).length > gv.length / 3, 'gradient reaches the pixels that are kept');
+  tf.dispose([x, g]);
+});
+
+test('translation moves pixels by exactly the drawn shift', () => {
+  const x = tf.tensor4d(Float32Array.from({ length: 8 * 8 }, (_, i) => i + 1), [1, 8, 8, 1]).tile([1, 1, 1, 3]) as tf.Tensor4D;
+  // no colour change, shift x +1, y -1, cutout far away (centre outside the image)
+  const draws = new Float32Array(AUG_USES * AUG_PARAMS);
+  draws.set([0, 1, 1, 1, -1, 100, 100]);
+  const y = augment(x, draws, 0);
+  const a = x.slice([0, 0, 0, 0], [1, 8, 8, 1]).reshape([8, 8]).arraySync() as number[][];
+  const b = y.slice([0, 0, 0, 0], [1, 8, 8, 1]).reshape([8, 8]).arraySync() as number[][];
+  const mean = a.flat().reduce((s, v) => s + v, 0) / 64;
+  // contrast 1 and saturation 1 keep values; the shift moves (r, q) to (r - 1, q + 1)
+  for (let r = 0; r < 7; r++) for (let q = 1; q < 8; q++) assert.ok(Math.abs(b[r][q] - a[r + 1][q - 1]) < 1e-4, `${r},${q}`);
+  for (let q = 0; q < 8; q++) assert.equal(b[7][q], 0);
+  assert.ok(mean > 0);
+  tf.dispose([x, y]);
+});
+
+test('EMA with decay 0 equals the generator; with decay d it moves (1-d) of the way', () => {
+  const c = loadConfig(16, { width: 4, ema: 0.5 });
+  const gan = createGan(c);
+  const g0 = gan.G.getWeights().map((w) => w.dataSync().slice());
+  // move G, then average
+  tf.tidy(() => gan.gVars.forEach((v) => v.assign(v.add(1))));
+  updateEma(gan, 0, 1000);
+  gan.ema!.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), gan.G.getWeights()[i].dataSync()));
+  tf.tidy(() => gan.gVars.forEach((v) => v.assign(v.add(1))));
+  updateEma(gan, 0.9, 1e9);
+  const e = gan.ema!.trainableWeights[0].read().dataSync();
+  const w = gan.gVars[0].dataSync();
+  for (let i = 0; i < 10; i++) assert.ok(Math.abs(e[i] - (0.9 * (g0[0][i] + 1) + 0.1 * w[i])) < 1e-5);
+  disposeGan(gan);
+});

@@ -13,7 +13,8 @@ import { loadConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
 import { defaultThreads, startThreads } from '../src/parallel.js';
-import { createGan, disposeGan, stepInputs, trainOn } from '../src/train.js';
+import { createGan, disposeGan } from '../src/gan.js';
+import { stepInputs, trainOn } from '../src/train.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.GAN_SHARED ?? path.resolve(ROOT, '../shared');

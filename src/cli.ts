@@ -7,7 +7,8 @@ import { evaluateRun } from './eval.js';
 import { say } from './log.js';
 import { listRuns } from './runs.js';
 import { interpolateToFile, sampleToFile } from './sample.js';
-import { disposeGan, train } from './train.js';
+import { disposeGan } from './gan.js';
+import { train } from './train.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -31,11 +32,20 @@ function withBackend(cmd: Command): Command {
     .hook('preAction', async (c) => say((await initBackend(c.opts().backend)).line));
 }
 
-/** Ctrl-C or SIGTERM asks the run to stop after the current step; a second Ctrl-C quits at once. */
+/**
+ * Ctrl-C or SIGTERM asks the run to stop after the current step, with a checkpoint. A second Ctrl-C a
+ * moment later quits at once (the last checkpoint stays whole); a repeated SIGTERM (service managers,
+ * `timeout` passing on the signal) changes nothing.
+ */
 function stopSignal(): AbortController {
   const ctl = new AbortController();
+  let first = 0;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (ctl.signal.aborted) process.exit(130);
+    if (ctl.signal.aborted) {
+      if (sig === 'SIGINT' && Date.now() - first > 1000) process.exit(130);
+      return;
+    }
+    first = Date.now();
     say(`${sig}: stopping after this step and writing a checkpoint (Ctrl-C again quits at once; the last checkpoint stays intact)`);
     ctl.abort();
   };

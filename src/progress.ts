@@ -21,25 +21,32 @@ export function progress(label: string, total: number, opts: { tty?: boolean; ev
       etaBuffer: 50,
       stream: process.stderr,
     }, cliProgress.Presets.shades_classic);
-    bar.start(total, 0, { info: '' });
+    let started = false;
     return {
-      update: (done, fields = {}) => bar.update(done, { info: formatFields(fields) }),
-      stop: () => bar.stop(),
+      update: (done, fields = {}) => {
+        if (!started) bar.start(total, done - 1, { info: '' }); // a resumed job: the ETA counts from here
+        started = true;
+        bar.update(done, { info: formatFields(fields) });
+      },
+      stop: () => started && bar.stop(),
     };
   }
   const everyMs = opts.everyMs ?? 10_000;
   const start = Date.now();
   let last = start;
   let lastDone = 0;
+  let firstDone: number | undefined; // a resumed job starts part way: the rate counts from here
   const line = (done: number, fields: Record<string, string | number>) => {
     const elapsed = (Date.now() - start) / 1000;
-    const eta = done > 0 ? Math.round((elapsed / done) * (total - done)) : 0;
+    const rate = (done - (firstDone ?? 0)) / elapsed;
+    const eta = rate > 0 ? Math.round((total - done) / rate) : 0;
     say(`${label} ${done}/${total} (${Math.floor((100 * done) / total)}%) eta ${eta}s ${formatFields(fields)}`.trimEnd());
   };
   let lastFields: Record<string, string | number> = {};
   let printed = false;
   return {
     update(done, fields = {}) {
+      firstDone ??= done - 1;
       lastDone = done;
       lastFields = fields;
       if (Date.now() - last >= everyMs) {

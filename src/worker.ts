@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from './backend.js';
 import { allReducer, fail, type StepInputs, type WorkerInit } from './parallel.js';
-import { createGan, restoreGan, trainOn } from './train.js';
+import { createGan, restoreGan } from './gan.js';
+import { trainOn } from './train.js';
 
 const init = workerData as WorkerInit;
 await initBackend(init.backend);

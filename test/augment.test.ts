@@ -5,7 +5,7 @@ import { AUG_PARAMS, AUG_USES, augment, drawAugment } from '../src/augment.js';
 import { initBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { Rng } from '../src/rng.js';
-import { createGan, disposeGan, updateEma } from '../src/train.js';
+import { createGan, disposeGan, updateEma } from '../src/gan.js';
 
 before(async () => {
   await initBackend(process.env.GAN_TEST_BACKEND);

@@ -8,7 +8,8 @@ import { initBackend } from '../src/backend.js';
 import { renderFace, renderFaces } from '../src/data/faces.js';
 import { faceShare, fitGaussian, frechet, type Gaussian } from '../src/eval.js';
 import { Rng } from '../src/rng.js';
-import { disposeGan, train } from '../src/train.js';
+import { disposeGan } from '../src/gan.js';
+import { train } from '../src/train.js';
 import { tempDir } from './fixtures.js';
 import { gan } from './helpers.js';
 

@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import { initBackend } from '../src/backend.js';
 import { listCheckpoints } from '../src/checkpoint.js';
 import { sampleToFile, interpolateToFile } from '../src/sample.js';
-import { disposeGan, train } from '../src/train.js';
+import { disposeGan } from '../src/gan.js';
+import { train } from '../src/train.js';
 import { tempDir } from './fixtures.js';
 import { gan, messages } from './helpers.js';
 

@@ -10,7 +10,8 @@ import { BatchOrder, openDataset, type Dataset } from '../src/data/dataset.js';
 import { renderFace, renderFaces } from '../src/data/faces.js';
 import { GanError } from '../src/errors.js';
 import { sliceInputs } from '../src/parallel.js';
-import { createGan, discriminatorStep, disposeGan, generatorStep, stepInputs, toShard, train, trainStep } from '../src/train.js';
+import { createGan, disposeGan } from '../src/gan.js';
+import { discriminatorStep, generatorStep, stepInputs, toShard, train, trainStep } from '../src/train.js';
 import { tempDir } from './fixtures.js';
 
 // Tiny models: the same code as a real run, seconds instead of hours.

@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
 import { defaultThreads, startThreads } from '../src/parallel.js';
-import { createGan, disposeGan } from '../src/gan.js';
+import { createGan, disposeGan, gradientSize } from '../src/gan.js';
 import { stepInputs, trainOn } from '../src/train.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -48,8 +48,7 @@ async function trainSpeed(res: number, threadCount: number, iters: number, soak 
   const ds = randomDataset(res, 256);
   const order = new BatchOrder(ds.count, c.batch, c.seed);
   const gan = createGan(c);
-  const slot = Math.max(...[gan.gVars, gan.dVars].map((vs) => vs.reduce((n, v) => n + v.size, 0)));
-  const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c }, slot);
+  const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c }, gradientSize(gan));
   const step = (s: number) => {
     const inputs = stepInputs(ds, order, c, s);
     trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);

@@ -65,3 +65,8 @@ export async function restoreGan(c: TrainConfig, dir: string): Promise<Gan> {
   tf.dispose(Object.values(ck.optimizer.tensors));
   return gan;
 }
+
+/** The most floats one allReduce carries: the gradients of the larger network. */
+export function gradientSize(gan: Gan): number {
+  return Math.max(...[gan.gVars, gan.dVars].map((vs) => vs.reduce((n, v) => n + v.size, 0)));
+}

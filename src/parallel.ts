@@ -123,14 +123,19 @@ export function defaultThreads(backend: string): number {
   return backend === 'wasm' || backend === 'cpu' ? os.availableParallelism() : 1;
 }
 
+export function checkThreads(threads: number, batch: number, backend: string): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new GanError(`--threads must be from 1 to 256 (got ${threads})`);
+  if (threads === 1) return;
+  if (batch % threads !== 0) throw new GanError(`--batch ${batch} does not split evenly over ${threads} threads`);
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    throw new GanError(`--threads applies to the wasm and cpu backends; the ${backend} backend already uses every core`);
+  }
+}
+
 /** Starts threads-1 worker replicas (none for 1 thread) and waits until each has built its GAN. */
 export async function startThreads(threads: number, init: Omit<WorkerInit, 'rank' | 'shared'>, slot: number): Promise<Threads | undefined> {
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new GanError(`--threads must be from 1 to 256 (got ${threads})`);
+  checkThreads(threads, init.config.batch, init.backend);
   if (threads === 1) return undefined;
-  if (init.config.batch % threads !== 0) throw new GanError(`--batch ${init.config.batch} does not split evenly over ${threads} threads`);
-  if (init.backend !== 'wasm' && init.backend !== 'cpu') {
-    throw new GanError(`--threads applies to the wasm and cpu backends; the ${init.backend} backend already uses every core`);
-  }
   const shared = sharedMemory(threads, slot);
   const workers = Array.from({ length: threads - 1 }, (_, i) =>
     new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...init, rank: i + 1, shared } satisfies WorkerInit }));

@@ -15,10 +15,10 @@ import { GanError } from './errors.js';
 import { scoreGenerator } from './eval.js';
 import { grid, writePng } from './images.js';
 import { fileLogger, say, type Logger } from './log.js';
-import { createGan, restoreGan, sampler, updateEma, type Gan } from './gan.js';
+import { createGan, gradientSize, restoreGan, sampler, updateEma, type Gan } from './gan.js';
 import { plotLosses } from './plot.js';
 import {
-  defaultThreads, flatten, meanOf, startThreads, unflatten, type AllReduce, type StepInputs,
+  checkThreads, defaultThreads, flatten, meanOf, startThreads, unflatten, type AllReduce, type StepInputs,
 } from './parallel.js';
 import { progress } from './progress.js';
 import { Rng } from './rng.js';
@@ -204,6 +204,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const c = state ? resumeConfig(state, ds, o, run) : loadConfig(o.res, o.overrides);
   const order = new BatchOrder(ds.count, c.batch, c.seed);
   const totalSteps = c.epochs * order.stepsPerEpoch;
+  const threadCount = o.threads ?? defaultThreads(tf.getBackend());
+  checkThreads(threadCount, c.batch, tf.getBackend()); // before anything is written
 
   const gan = latest ? await restoreGan(c, latest.dir) : createGan(c);
   let step = latest ? state!.step : 0;
@@ -247,9 +249,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     fs.appendFileSync(evalCsv, `${step},${q.face_share},${q.frechet},${q.frechet_floor}\n`);
   };
 
-  const slot = Math.max(...[gan.gVars, gan.dVars].map((vs) => vs.reduce((n, v) => n + v.size, 0)));
-  const threadCount = o.threads ?? defaultThreads(tf.getBackend());
-  const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c, checkpoint: latest?.dir }, slot);
+  const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c, checkpoint: latest?.dir }, gradientSize(gan));
   if (threads) tell(`training on ${threads.count} threads, ${c.batch / threads.count} images of each batch per thread`);
   const stopAt = Math.min(totalSteps, o.maxSteps === undefined ? Infinity : step + o.maxSteps);
   const bar = o.quiet ? undefined : progress('train', totalSteps, { tty: o.tty });

@@ -96,3 +96,31 @@ test('kill -9 at any moment leaves the last checkpoint intact', async () => {
     await assertLoads(runDir);
   }
 });
+
+test('gan train errors: one line, exit 2, no stack trace', async () => {
+  const work = tempDir();
+  const empty = path.join(work, 'empty');
+  fs.mkdirSync(empty);
+  // a run whose only checkpoint is unreadable
+  const broken = path.join(work, 'checkpoints', 'broken', 'ckpt-00000002');
+  fs.mkdirSync(broken, { recursive: true });
+  fs.writeFileSync(path.join(broken, 'state.json'), '{"step": 2, "conf');
+  for (const [args, why] of [
+    [['--data', path.join(work, 'missing')], /not found/],
+    [['--data', empty], /no files/],
+    [['--res', '63'], /--res must be one of/],
+    [['--batch', '0'], /batch must be a positive integer/],
+    [['--lr', 'fast'], /--lr must be a number/],
+    [['--lr', '5'], /learning rate/],
+    [['--run', 'a/b'], /--run must be/],
+    [['--run', 'broken'], /unreadable/],
+    [['--threads', '0'], /--threads must be/],
+    [['--batch', '63', '--threads', '2'], /does not split evenly/],
+  ] as [string[], RegExp][]) {
+    const r = gan(['train', ...TINY, ...args], work);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    const lines = messages(r);
+    assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(lines[0], why);
+  }
+});

@@ -20,7 +20,7 @@ export const BUILTIN_FACES = 2048;
 /** The built-in faces, rendered once into data/builtin-<res> and loaded from there afterwards. */
 function builtinFaces(res: number, count = BUILTIN_FACES): Dataset {
   const dir = path.join('data', `builtin-${res}`);
-  const fingerprint = `builtin-faces-v1-${count}-${res}`;
+  const fingerprint = `builtin-faces-v2-${count}-${res}`;
   if (readManifest(dir)?.source !== fingerprint) {
     writeCache(dir, { res, crop: 'center', source: fingerprint, count, sources: [] }, renderFaces(count, res));
   }

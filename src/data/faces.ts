@@ -85,9 +85,10 @@ function shade(f: Face, x: number, y: number): RGB {
   return c;
 }
 
-/** One face as RGB uint8 [res, res, 3], anti-aliased with 2×2 samples per pixel. */
+/** One face as RGB uint8 [res, res, 3], anti-aliased with 2×2 samples per pixel, with a little grain as photos have. */
 export function renderFace(seed: number, res: number, out = new Uint8Array(res * res * 3), offset = 0): Uint8Array {
   const f = randomFace(seed);
+  const grain = new Rng(seed, 'grain');
   const sub = [0.25, 0.75];
   for (let py = 0; py < res; py++) {
     for (let px = 0; px < res; px++) {
@@ -99,9 +100,10 @@ export function renderFace(seed: number, res: number, out = new Uint8Array(res *
         }
       }
       const i = offset + (py * res + px) * 3;
-      out[i] = Math.round(r / 4);
-      out[i + 1] = Math.round(g / 4);
-      out[i + 2] = Math.round(b / 4);
+      const n = (grain.uniform() - 0.5) * 12;
+      out[i] = Math.min(255, Math.max(0, Math.round(r / 4 + n + (grain.uniform() - 0.5) * 6)));
+      out[i + 1] = Math.min(255, Math.max(0, Math.round(g / 4 + n + (grain.uniform() - 0.5) * 6)));
+      out[i + 2] = Math.min(255, Math.max(0, Math.round(b / 4 + n + (grain.uniform() - 0.5) * 6)));
     }
   }
   return out;

@@ -72,8 +72,8 @@ export async function faceShare(pixels: Uint8Array, n: number, res: number): Pro
 
 /** 128-d face embeddings, one row per image. */
 export async function embeddings(pixels: Uint8Array, n: number, res: number, batch = 50): Promise<Matrix> {
-  const net = judges().nets.faceRecognitionNet;
   const faceapi = judges();
+  const net = faceapi.nets.faceRecognitionNet;
   const rows: number[][] = [];
   const size = res * res * 3;
   for (let start = 0; start < n; start += batch) {

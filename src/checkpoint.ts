@@ -138,9 +138,10 @@ export async function loadCheckpoint(dir: string, parts: { D?: boolean; optimize
   }
 }
 
-/** The generator to sample from in a checkpoint: its moving average when it has one. */
-export async function loadSampler(dir: string): Promise<tf.LayersModel> {
+/** The generator to sample from in a checkpoint: its moving average when it has one (and `ema` allows). */
+export async function loadSampler(dir: string, ema = true): Promise<{ G: tf.LayersModel; ema: boolean }> {
   const ck = await loadCheckpoint(dir, {});
-  if (ck.ema) ck.G.dispose();
-  return ck.ema ?? ck.G;
+  const useEma = ema && ck.ema !== undefined;
+  (useEma ? ck.G : ck.ema)?.dispose();
+  return { G: useEma ? ck.ema! : ck.G, ema: useEma };
 }

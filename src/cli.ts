@@ -141,11 +141,12 @@ function program(): Command {
     .description('how good are the faces: face share (a face detector) and Fréchet distance to real faces')
     .option('--real <dir>', 'real faces: a cache or an image folder (default: the data the run trained on)')
     .option('--n <count>', 'generated faces (and real faces per half)', int('--n'), 1000)
+    .option('--no-ema', 'judge the generator itself, not its moving average (to compare the two)')
     .option('--json', 'one JSON object on stdout')
-    .action(async (o: { run?: string; checkpoint?: number; real?: string; n: number; json?: boolean }) => {
+    .action(async (o: { run?: string; checkpoint?: number; real?: string; n: number; ema: boolean; json?: boolean }) => {
       const r = await evaluateRun(o);
       if (o.json) return void process.stdout.write(JSON.stringify(r) + '\n');
-      process.stdout.write(`run ${r.run} at step ${r.step}, ${r.n} faces against ${r.real}\n` +
+      process.stdout.write(`run ${r.run} at step ${r.step}${r.ema ? ' (moving average of G)' : ''}, ${r.n} faces against ${r.real}\n` +
         `face share        ${r.face_share.toFixed(3)}  (faces found by the detector)\n` +
         `Fréchet distance  ${r.frechet.toFixed(4)}  (real vs real: ${r.frechet_floor.toFixed(4)}; lower is better)\n`);
     });

@@ -144,6 +144,8 @@ export interface EvalOptions {
   real?: string; // cache or image folder; default: the data the run trained on
   n?: number;
   root?: string;
+  /** Judge the moving average of G when the checkpoint has one (default), or G itself. */
+  ema?: boolean;
 }
 
 /** Seeds of the generated faces `gan eval` judges: fixed, and apart from the preview seeds. */
@@ -165,7 +167,7 @@ export async function scoreGenerator(G: tf.LayersModel, real: ImageSet, n: numbe
 }
 
 /** Scores a run's checkpoint: n generated faces against real ones from its data (or --real). */
-export async function evaluateRun(o: EvalOptions): Promise<Scores & { run: string; step: number; real: string }> {
+export async function evaluateRun(o: EvalOptions): Promise<Scores & { run: string; step: number; real: string; ema: boolean }> {
   const n = o.n ?? 1000;
   if (!Number.isInteger(n) || n < 2) throw new GanError(`--n must be an integer of at least 2 (got ${n})`);
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
@@ -173,9 +175,9 @@ export async function evaluateRun(o: EvalOptions): Promise<Scores & { run: strin
   const realDir = o.real ?? state.dataDir;
   if (!realDir) throw new GanError(`run ${ck.run} does not record its data: give the real faces with --real`);
   const real = await openDataset(realDir, state.config.res, { crop: 'center', quiet: true });
-  const G = await loadSampler(ck.dir);
+  const { G, ema } = await loadSampler(ck.dir, o.ema);
   try {
-    return { run: ck.run, step: ck.step, real: real.dir, ...(await scoreGenerator(G, real, n)) };
+    return { run: ck.run, step: ck.step, real: real.dir, ema, ...(await scoreGenerator(G, real, n)) };
   } finally {
     G.dispose();
   }

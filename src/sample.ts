@@ -77,7 +77,7 @@ async function openGenerator(o: OutputOptions) {
     throw new GanError(`--size must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
   }
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
-  const G = await loadSampler(ck.dir);
+  const { G } = await loadSampler(ck.dir);
   const res = (G.outputs[0].shape as number[])[1];
   return { ...ck, G, res, scale: (o.size ?? res) / res };
 }

@@ -72,4 +72,11 @@ test('gan eval on a tiny run prints the face share and the Fréchet distance as 
   assert.equal(scores.n, 20); // 40 real images: two halves of 20
   assert.ok(scores.face_share >= 0 && scores.face_share <= 1);
   assert.ok(scores.frechet > scores.frechet_floor, `an untrained G is further from the faces than they are from each other: ${out.stdout}`);
+  assert.equal(scores.ema, true, 'the moving average is judged when the run has one');
+  const raw = gan(['eval', '--run', 'tiny', '--real', photos, '--n', '64', '--json', '--no-ema'], work);
+  assert.equal(raw.status, 0, raw.stderr);
+  const rawScores = JSON.parse(raw.stdout);
+  assert.equal(rawScores.ema, false);
+  assert.equal(rawScores.frechet_floor, scores.frechet_floor, 'the same real faces');
+  assert.notEqual(rawScores.frechet, scores.frechet, 'another generator');
 });

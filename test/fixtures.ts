@@ -7,12 +7,30 @@ import sharp from 'sharp';
 
 export const RED = { r: 200, g: 30, b: 40 };
 
+const made: string[] = [];
+process.on('exit', () => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
+/** A new temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'gan-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 const solid = (width: number, height: number, channels: 3 | 4 = 3, c = RED) =>
   sharp({ create: { width, height, channels, background: channels === 4 ? { ...c, alpha: 1 } : c } });
+
+export const BLUE = { r: 20, g: 40, b: 210 };
+
+/** RGB bytes of a width×height image whose left half is RED and right half BLUE. */
+function halves(width: number, height: number): Buffer {
+  const b = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < width * height; i++) {
+    const c = i % width < width / 2 ? RED : BLUE;
+    b.set([c.r, c.g, c.b], i * 3);
+  }
+  return b;
+}
 
 /** Writes good and bad images into `dir`; returns the expected outcome per relative path. */
 export async function writeFixtures(dir: string): Promise<{ good: string[]; bad: string[] }> {
@@ -26,6 +44,10 @@ export async function writeFixtures(dir: string): Promise<{ good: string[]; bad:
     'a.webp': solid(64, 64).webp({ lossless: true }).toFile(path.join(dir, 'a.webp')),
     'a.gif': solid(64, 64).gif().toFile(path.join(dir, 'a.gif')),
     'a.tiff': solid(64, 64).tiff().toFile(path.join(dir, 'a.tiff')),
+    // stored 80x40, left half red and right half blue; EXIF orientation 6 shows it turned a quarter clockwise,
+    // 40x80 with red on top
+    'rotated.jpg': sharp(halves(80, 40), { raw: { width: 80, height: 40, channels: 3 } }).jpeg({ quality: 95 })
+      .withMetadata({ orientation: 6 }).toFile(path.join(dir, 'rotated.jpg')),
     'nested/deeper/b.png': (fs.mkdirSync(path.join(dir, 'nested/deeper'), { recursive: true }),
       solid(30, 30).png().toFile(path.join(dir, 'nested/deeper/b.png'))),
   };

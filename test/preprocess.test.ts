@@ -4,8 +4,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { loadCache } from '../src/data/cache.js';
-import { cropBox, preprocess } from '../src/data/preprocess.js';
-import { RED, tempDir, writeFixtures } from './fixtures.js';
+import { cropBox } from '../src/data/decode.js';
+import { preprocess } from '../src/data/preprocess.js';
+import { BLUE, RED, tempDir, writeFixtures } from './fixtures.js';
 import { gan, messages } from './helpers.js';
 
 const RES = 16;
@@ -39,7 +40,11 @@ test('preprocess caches exactly the good images, with the right pixels, and list
     const s = bySource.get(name)!;
     assert.equal(s.skipped, undefined, name);
     const [r0, g0, b0] = pixelAt(set.pixels, s.index!, RES / 2, RES / 2);
-    if (name === 'gray.png') {
+    if (name === 'rotated.jpg') {
+      const near = (got: number[], c: typeof RED) => Math.abs(got[0] - c.r) + Math.abs(got[1] - c.g) + Math.abs(got[2] - c.b) < 30;
+      assert.ok(near(pixelAt(set.pixels, s.index!, RES / 2, 2), RED) && near(pixelAt(set.pixels, s.index!, RES / 2, RES - 3), BLUE),
+        `${name} is turned as its EXIF orientation says: red on top, blue below`);
+    } else if (name === 'gray.png') {
       assert.ok(r0 === g0 && g0 === b0, `${name} stays gray: ${[r0, g0, b0]}`);
     } else if (name === 'cmyk.jpg') {
       assert.ok(Math.abs(r0 - RED.r) < 15 && g0 < 60 && b0 < 60, `${name} stays red: ${[r0, g0, b0]}`);

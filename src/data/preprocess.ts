@@ -1,8 +1,10 @@
-// `gan preprocess`: decode, crop and resize every image under a folder once, with sharp, into the cache.
+// `gan preprocess`: decode, crop and resize every image under a folder once (decode.ts), into the cache.
 // Incremental: files whose size and mtime match the manifest keep their cached pixels (or skip reason).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import sharp from 'sharp';
+import { Worker } from 'node:worker_threads';
+import 'sharp'; // loaded on the main thread before the decoding threads use it, as sharp requires on Linux
 import { GanError } from '../errors.js';
 import { say, type Logger } from '../log.js';
 import { progress } from '../progress.js';
@@ -16,8 +18,8 @@ export interface PreprocessOptions {
   crop: CropMode;
   /** Cache folder; default data/<folder name>-<res>. */
   out?: string;
-  /** Images decoded at once; sharp runs each on a libuv thread, so this spreads work over the cores. */
-  concurrency?: number;
+  /** Decoding threads (default: one per core). */
+  threads?: number;
   logger?: Logger;
   quiet?: boolean;
 }
@@ -46,33 +48,33 @@ export function defaultCacheDir(folder: string, res: number): string {
   return path.join('data', `${path.basename(path.resolve(folder))}-${res}`);
 }
 
-/**
- * The square to keep, in display orientation: the largest centred square, or CelebA's standard DCGAN crop
- * (the centred 108×108 box of a 178×218 image, scaled with the image's width).
- */
-export function cropBox(width: number, height: number, crop: CropMode): { left: number; top: number; width: number; height: number } {
-  const side = Math.min(width, height, crop === 'center' ? Infinity : Math.round((108 * width) / 178));
-  return { left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side };
-}
+const CHUNK = 32; // files per message to a decoding thread
 
-/** One file to RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image. */
-export async function decodeImage(file: string, res: number, crop: CropMode): Promise<Buffer> {
-  const input = await fs.promises.readFile(file);
-  if (input.length === 0) throw new Error('empty file');
-  // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.
-  const image = sharp(input, { failOn: 'truncated', pages: 1 });
-  const meta = await image.metadata();
-  const { width, height } = meta.autoOrient;
-  if (!width || !height) throw new Error('no image size');
-  return image
-    .autoOrient()
-    .extract(cropBox(width, height, crop))
-    .pipelineColourspace('srgb') // resize 16-bit and CMYK images as 8-bit sRGB, so colours come out right
-    .resize(res, res, { kernel: 'lanczos3' })
-    .removeAlpha()
-    .toColourspace('srgb')
-    .raw({ depth: 'uchar' })
-    .toBuffer();
+/** Decodes `files` on worker threads (decode_worker.ts), each kept two chunks ahead; reports each file once. */
+async function decodeAll(files: string[], opts: PreprocessOptions, each: (i: number, got: Uint8Array | string) => void): Promise<void> {
+  const threads = Math.max(1, Math.min(opts.threads ?? os.availableParallelism(), Math.ceil(files.length / CHUNK)));
+  const workers = Array.from({ length: threads }, () =>
+    new Worker(new URL('./decode_worker.js', import.meta.url), { workerData: { res: opts.res, crop: opts.crop } }));
+  let next = 0;
+  const drive = (w: Worker) => new Promise<void>((resolve, reject) => {
+    let pending = 0;
+    const send = () => {
+      for (; pending < 2 && next < files.length; next += CHUNK, pending++) w.postMessage({ start: next, files: files.slice(next, next + CHUNK) });
+      if (pending === 0) resolve();
+    };
+    w.on('message', ({ start, results }: { start: number; results: (Uint8Array | string)[] }) => {
+      results.forEach((got, k) => each(start + k, got));
+      pending--;
+      send();
+    });
+    w.on('error', reject);
+    send();
+  });
+  try {
+    await Promise.all(workers.map(drive));
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
 }
 
 function listFiles(root: string): string[] {
@@ -111,22 +113,13 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
   }
 
   const imageBytes = opts.res * opts.res * 3;
-  const fresh = new Map<string, Buffer | string>(); // path -> pixels or skip reason
+  const fresh = new Map<string, Uint8Array | string>(); // path -> pixels or skip reason
   const bar = opts.quiet ? undefined : progress('preprocess', todo.length);
-  let next = 0;
   let done = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const s = todo[next++];
-      try {
-        fresh.set(s.path, await decodeImage(path.join(root, s.path), opts.res, opts.crop));
-      } catch (e) {
-        fresh.set(s.path, (e as Error).message.split('\n')[0]);
-      }
-      bar?.update(++done);
-    }
-  };
-  await Promise.all(Array.from({ length: opts.concurrency ?? 8 }, worker));
+  await decodeAll(todo.map((s) => path.join(root, s.path)), opts, (i, got) => {
+    fresh.set(todo[i].path, got);
+    bar?.update(++done);
+  });
   bar?.stop();
 
   // Assemble in sorted path order: new pixels from this run, the rest from the old cache.

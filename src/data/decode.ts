@@ -1,0 +1,87 @@
+// One image file to res×res RGB bytes: decode, crop, resize. Plain JPEGs (the usual face dataset) are
+// decoded by libjpeg-turbo in WebAssembly (@cwasm/jpeg-turbo): sharp gives the same pixels from the same
+// library but spends ~1 ms of libvips setup on each image, whatever its size, which is most of the time for
+// a small face. Everything else (other formats, EXIF rotation, ICC profiles, CMYK, 16 bits) goes through sharp.
+// Both end in the same resampler (resize.ts).
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import sharp from 'sharp';
+import type { CropMode } from './cache.js';
+import { resizeCrop } from './resize.js';
+
+const jpeg = createRequire(import.meta.url)('@cwasm/jpeg-turbo') as {
+  decode(b: Uint8Array): { width: number; height: number; data: Uint8ClampedArray };
+};
+
+/**
+ * The square to keep, in display orientation: the largest centred square, or CelebA's standard DCGAN crop
+ * (the centred 108×108 box of a 178×218 image, scaled with the image's width).
+ */
+export function cropBox(width: number, height: number, crop: CropMode): { left: number; top: number; width: number; height: number } {
+  const side = Math.min(width, height, crop === 'center' ? Infinity : Math.round((108 * width) / 178));
+  return { left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side };
+}
+
+/**
+ * A JPEG whose pixels need nothing beyond decoding: 8-bit, grey or YCbCr, baseline or progressive, and
+ * no EXIF (it may rotate the image), ICC profile (other colour space) or Adobe marker (CMYK). Reads the
+ * markers up to the start of the image data.
+ */
+export function isPlainJpeg(b: Uint8Array): boolean {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return false;
+  const tag = (at: number, text: string) => Buffer.from(b.buffer, b.byteOffset + at, text.length).toString('latin1') === text;
+  let frame = false;
+  for (let i = 2; i + 4 <= b.length;) {
+    if (b[i] !== 0xff) return false;
+    const marker = b[i + 1];
+    if (marker === 0xff) { // fill byte
+      i++;
+      continue;
+    }
+    if (marker === 0xda) return frame; // start of scan: every header is behind us
+    const length = (b[i + 2] << 8) | b[i + 3];
+    if (marker === 0xe1 && tag(i + 4, 'Exif')) return false;
+    if (marker === 0xe2 && tag(i + 4, 'ICC_PROFILE')) return false;
+    if (marker === 0xee) return false; // Adobe: CMYK or YCCK
+    if (marker === 0xc0 || marker === 0xc1 || marker === 0xc2) { // baseline, extended, progressive
+      if (b[i + 4] !== 8 || (b[i + 9] !== 1 && b[i + 9] !== 3)) return false;
+      frame = true;
+    } else if (marker >= 0xc3 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return false; // lossless, hierarchical or arithmetic-coded
+    }
+    i += 2 + length;
+  }
+  return false;
+}
+
+/** One file to RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image. */
+export async function decodeImage(file: string, res: number, crop: CropMode): Promise<Uint8Array> {
+  const input = await fs.promises.readFile(file);
+  if (input.length === 0) throw new Error('empty file');
+  if (isPlainJpeg(input)) {
+    let image: ReturnType<typeof jpeg.decode> | undefined;
+    try {
+      image = jpeg.decode(input);
+    } catch {
+      // damaged: sharp says why below
+    }
+    if (image) {
+      return resizeCrop(new Uint8Array(image.data.buffer), image.width, 4, cropBox(image.width, image.height, crop), res);
+    }
+  }
+  // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.
+  const image = sharp(input, { failOn: 'truncated', pages: 1 });
+  const meta = await image.metadata();
+  const { width, height } = meta.autoOrient;
+  if (!width || !height) throw new Error('no image size');
+  const box = cropBox(width, height, crop);
+  const pixels = await image
+    .autoOrient()
+    .extract(box)
+    .pipelineColourspace('srgb') // 16-bit and CMYK images become 8-bit sRGB, so colours come out right
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer();
+  return resizeCrop(pixels, box.width, 3, { left: 0, top: 0, width: box.width }, res);
+}

@@ -114,14 +114,15 @@ function program(): Command {
   const fromRun = (c: Command) => c
     .option('--run <name>', 'the run to sample (default: the most recently updated)')
     .option('--checkpoint <step>', 'which checkpoint of the run (default: its latest)', int('--checkpoint'))
-    .option('--size <px>', 'pixels per face, enlarged with a smooth filter (default: the model\'s resolution)', int('--size'));
+    .option('--size <px>', 'pixels per face, enlarged with a smooth filter (default: the model\'s resolution)', int('--size'))
+    .option('--no-ema', 'use the generator itself, not its moving average (to compare the two)');
 
   fromRun(withBackend(cmd.command('sample')))
     .description('turn a seed into a face: the same seed gives the same face every time')
     .requiredOption('--out <file>', 'output image: .png, .jpg or .webp')
     .option('--seed <n>', 'which face', int('--seed'), 0)
     .option('--n <count>', 'a grid of this many faces, of seeds seed, seed+1, ...', int('--n'), 1)
-    .action(async (o: { out: string; seed: number; n: number; run?: string; checkpoint?: number; size?: number }) => {
+    .action(async (o: { out: string; seed: number; n: number; run?: string; checkpoint?: number; size?: number; ema: boolean }) => {
       const w = await sampleToFile(o);
       say(`wrote ${w.file}: ${w.seeds.length === 1 ? `seed ${w.seeds[0]}` : `seeds ${w.seeds[0]}..${w.seeds.at(-1)}`}, run ${w.run} at step ${w.step}`);
     });
@@ -132,7 +133,7 @@ function program(): Command {
     .requiredOption('--to <seed>', 'last face', int('--to'))
     .requiredOption('--out <file>', 'walk.gif or walk.webp (animated), or walk.png (a strip)')
     .option('--steps <n>', 'frames, both ends included', int('--steps'), 16)
-    .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number; size?: number }) => {
+    .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number; size?: number; ema: boolean }) => {
       const w = await interpolateToFile(o);
       say(`wrote ${w.file}: ${o.steps} frames from seed ${o.from} to seed ${o.to}, run ${w.run} at step ${w.step}`);
     });
@@ -141,7 +142,6 @@ function program(): Command {
     .description('how good are the faces: face share (a face detector) and Fréchet distance to real faces')
     .option('--real <dir>', 'real faces: a cache or an image folder (default: the data the run trained on)')
     .option('--n <count>', 'generated faces (and real faces per half)', int('--n'), 1000)
-    .option('--no-ema', 'judge the generator itself, not its moving average (to compare the two)')
     .option('--json', 'one JSON object on stdout')
     .action(async (o: { run?: string; checkpoint?: number; real?: string; n: number; ema: boolean; json?: boolean }) => {
       const r = await evaluateRun(o);

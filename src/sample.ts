@@ -62,6 +62,7 @@ export interface OutputOptions {
   out: string;
   size?: number; // pixels per face; default the model's resolution
   root?: string; // checkpoints folder
+  ema?: boolean; // the moving average of G when the run keeps one (default), or G itself
 }
 
 function checkOut(out: string, formats: string[]): string {
@@ -77,7 +78,7 @@ async function openGenerator(o: OutputOptions) {
     throw new GanError(`--size must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
   }
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
-  const { G } = await loadSampler(ck.dir);
+  const { G } = await loadSampler(ck.dir, o.ema);
   const res = (G.outputs[0].shape as number[])[1];
   return { ...ck, G, res, scale: (o.size ?? res) / res };
 }

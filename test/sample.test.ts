@@ -18,9 +18,9 @@ before(async () => {
   await initBackend(process.env.GAN_TEST_BACKEND);
   work = tempDir();
   process.chdir(work);
-  // A tiny run with two checkpoints, so sampling has something to load.
-  for (const run of ['older', 'tiny']) {
-    const r = await train({ res: RES, run, maxSteps: 4, overrides: { width: 4, batch: 4, epochs: 1, checkpointEvery: 2, previewEvery: 100 }, quiet: true });
+  // Tiny runs with two checkpoints, so sampling has something to load; the older one keeps a moving average.
+  for (const [run, ema] of [['older', 0.9], ['tiny', 0]] as const) {
+    const r = await train({ res: RES, run, maxSteps: 4, overrides: { width: 4, batch: 4, epochs: 1, checkpointEvery: 2, previewEvery: 100, ema }, quiet: true });
     disposeGan(r.gan);
   }
 });
@@ -44,6 +44,16 @@ test('the same seed gives a byte-identical PNG, another seed a different face', 
   const e = await sampleToFile({ seed: 42, run: 'tiny', checkpoint: 2, out: path.join(work, 'e.png') });
   assert.equal(e.step, 2);
   assert.notDeepEqual((await raw(e.file)).data, pa.data);
+});
+
+test('--no-ema samples G itself: another face where the run keeps a moving average, the same where it does not', async () => {
+  for (const [run, kept] of [['older', true], ['tiny', false]] as const) {
+    const average = await sampleToFile({ seed: 7, run, out: path.join(work, `${run}-average.png`) });
+    const itself = await sampleToFile({ seed: 7, run, out: path.join(work, `${run}-itself.png`), ema: false });
+    const [a, g] = [(await raw(average.file)).data, (await raw(itself.file)).data];
+    if (kept) assert.notDeepEqual(a, g, run);
+    else assert.deepEqual(a, g, run);
+  }
 });
 
 test('a grid of n faces has the right size, the seeds in its metadata, and each face as sampled alone', async () => {

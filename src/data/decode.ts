@@ -5,13 +5,17 @@
 // Both end in the same resampler (resize.ts).
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import sharp from 'sharp';
 import type { CropMode } from './cache.js';
 import { resizeCrop } from './resize.js';
 
 const jpeg = createRequire(import.meta.url)('@cwasm/jpeg-turbo') as {
   decode(b: Uint8Array): { width: number; height: number; data: Uint8ClampedArray };
 };
+
+// sharp is loaded on first use: a folder of plain JPEGs never needs it, and loading it costs each decoding
+// thread ~50 ms.
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+const loadSharp = async () => (await (sharpModule ??= import('sharp'))).default;
 
 /**
  * The square to keep, in display orientation: the largest centred square, or CelebA's standard DCGAN crop
@@ -70,7 +74,7 @@ export async function decodeImage(file: string, res: number, crop: CropMode): Pr
     }
   }
   // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.
-  const image = sharp(input, { failOn: 'truncated', pages: 1 });
+  const image = (await loadSharp())(input, { failOn: 'truncated', pages: 1 });
   const meta = await image.metadata();
   const { width, height } = meta.autoOrient;
   if (!width || !height) throw new Error('no image size');

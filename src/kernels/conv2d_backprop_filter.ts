@@ -16,16 +16,13 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const [n, h, w] = x.shape;
   const [sh, sw] = [info.strideHeight, info.strideWidth];
   const { top, left } = info.padInfo;
-  // The rows and columns of x the kernel reaches: pad with zeros or crop to exactly that.
-  const needH = (info.outHeight - 1) * sh + kh;
-  const needW = (info.outWidth - 1) * sw + kw;
-  const bottom = needH - top - h;
-  const right = needW - left - w;
-  let xp = x;
-  if (top > 0 || left > 0 || bottom > 0 || right > 0) {
-    xp = s.pad(x, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
-  }
-  if (bottom < 0 || right < 0) xp = s.run('Slice', { x: xp }, { begin: [0, 0, 0, 0], size: [n, needH, needW, ci] });
-  const grad = s.conv2d(s.transpose(xp, [3, 1, 2, 0]), s.transpose(dy, [1, 2, 0, 3]), 'valid', [sh, sw]); // [ci,kh,kw,co]
+  // The rows and columns of x the kernel reaches: zero padding becomes the convolution's own (the spatial
+  // axes of xᵀ are x's), and rows or columns the kernel never reaches are cropped.
+  const bottom = (info.outHeight - 1) * sh + kh - top - h;
+  const right = (info.outWidth - 1) * sw + kw - left - w;
+  let xs = x;
+  if (bottom < 0 || right < 0) xs = s.run('Slice', { x }, { begin: [0, 0, 0, 0], size: [n, h + Math.min(bottom, 0), w + Math.min(right, 0), ci] });
+  const pads: [number, number][] = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]];
+  const grad = s.conv2d(s.transpose(xs, [3, 1, 2, 0]), s.transpose(dy, [1, 2, 0, 3]), pads, [sh, sw]); // [ci,kh,kw,co]
   return s.done(ci === 1 ? s.reshape(grad, [kh, kw, 1, co]) : s.transpose(grad, [1, 2, 0, 3]));
 }

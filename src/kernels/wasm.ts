@@ -50,10 +50,6 @@ export class Scratch {
     return this.run('Transpose', { x }, { perm });
   }
 
-  pad(x: TensorInfo, paddings: [number, number][]): TensorInfo {
-    return this.run('PadV2', { x }, { paddings, constantValue: 0 });
-  }
-
   conv2d(x: TensorInfo, filter: TensorInfo, pad: 'valid' | [number, number][], dilations: [number, number] = [1, 1]): TensorInfo {
     return this.run('Conv2D', { x, filter }, { strides: [1, 1], pad, dataFormat: 'NHWC', dilations });
   }

@@ -69,9 +69,13 @@ async function trainSpeed(res: number, threadCount: number, iters: number, soak 
     const seconds = (performance.now() - t0) / 1000;
     const result = { img_per_s: +((c.batch * iters) / seconds).toFixed(2), rss_mb: rssMb() };
     if (soak) {
-      const before = rssMb();
-      for (let s = 0; s < soak; s++) step(3 + iters + s);
-      print({ measure: 'soak', res, iterations: soak, rss_mb_before: before, rss_mb_after: rssMb(), tensors: tf.memory().numTensors });
+      const rss = [rssMb()];
+      const tensors = tf.memory().numTensors;
+      for (let s = 1; s <= soak; s++) {
+        step(2 + iters + s);
+        if (s % 50 === 0) rss.push(rssMb());
+      }
+      print({ measure: 'soak', res, iterations: soak, rss_mb_every_50: rss, tensors_before: tensors, tensors_after: tf.memory().numTensors });
     }
     return result;
   } finally {

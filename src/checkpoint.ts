@@ -138,10 +138,3 @@ export async function loadCheckpoint(dir: string, parts: { D?: boolean; optimize
   }
 }
 
-/** The generator to sample from in a checkpoint: its moving average when it has one (and `ema` allows). */
-export async function loadSampler(dir: string, ema = true): Promise<{ G: tf.LayersModel; ema: boolean }> {
-  const ck = await loadCheckpoint(dir, {});
-  const useEma = ema && ck.ema !== undefined;
-  (useEma ? ck.G : ck.ema)?.dispose();
-  return { G: useEma ? ck.ema! : ck.G, ema: useEma };
-}

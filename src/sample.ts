@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic.js';
-import { loadSampler } from './checkpoint.js';
+import { loadSampler } from './gan.js';
 import { GanError } from './errors.js';
 import { encodeAnimation, encodeImage, grid, STILL_FORMATS, toPixels } from './images.js';
 import { Rng } from './rng.js';

@@ -229,7 +229,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const dir = await saveCheckpoint(runDir, {
       G: gan.G,
       D: gan.D,
-      ema: gan.ema,
+      ema: gan.ema && sampler(gan), // with its BatchNorm statistics, for gan sample
       optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
     }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, dataDir: ds.dir, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
     await plotLosses(csv, path.join(runDir, 'losses.png'), c.evalEvery ? evalCsv : undefined);

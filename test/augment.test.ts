@@ -5,7 +5,7 @@ import { AUG_PARAMS, AUG_USES, augment, drawAugment } from '../src/augment.js';
 import { initBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { Rng } from '../src/rng.js';
-import { createGan, disposeGan, updateEma } from '../src/gan.js';
+import { createGan, disposeGan, sampler, standingStatistics, updateEma } from '../src/gan.js';
 
 before(async () => {
   await initBackend(process.env.GAN_TEST_BACKEND);
@@ -54,11 +54,35 @@ test('EMA with decay 0 equals the generator; with decay d it moves (1-d) of the 
   // move G, then average
   tf.tidy(() => gan.gVars.forEach((v) => v.assign(v.add(1))));
   updateEma(gan, 0, 1000);
-  gan.ema!.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), gan.G.getWeights()[i].dataSync()));
+  gan.ema!.trainableWeights.forEach((w, i) => assert.deepEqual(w.read().dataSync(), gan.gVars[i].dataSync()));
   tf.tidy(() => gan.gVars.forEach((v) => v.assign(v.add(1))));
   updateEma(gan, 0.9, 1e9);
   const e = gan.ema!.trainableWeights[0].read().dataSync();
   const w = gan.gVars[0].dataSync();
   for (let i = 0; i < 10; i++) assert.ok(Math.abs(e[i] - (0.9 * (g0[0][i] + 1) + 0.1 * w[i])) < 1e-5);
+  disposeGan(gan);
+});
+
+test('standing statistics: sampling the average in eval mode gives what training mode gives on the same latents', () => {
+  const c = loadConfig(16, { width: 4, ema: 0.5 });
+  const gan = createGan(c);
+  tf.tidy(() => gan.gVars.forEach((v, i) => v.assign(v.mul(1 + 0.1 * (i % 3))))); // weights whose statistics differ from the start
+  updateEma(gan, 0, 0);
+  const z = tf.randomNormal([32, c.latent], 0, 1, 'float32', 3) as tf.Tensor2D;
+  const stale = tf.tidy(() => (gan.ema!.apply(z, { training: false }) as tf.Tensor).dataSync());
+  standingStatistics(gan.ema!, z);
+  const evalMode = tf.tidy(() => (gan.ema!.apply(z, { training: false }) as tf.Tensor).dataSync());
+  const trainMode = tf.tidy(() => (gan.ema!.apply(z, { training: true }) as tf.Tensor).dataSync());
+  const worst = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+  assert.ok(worst(evalMode, trainMode) < 1e-4, `eval mode matches training mode: ${worst(evalMode, trainMode)}`);
+  assert.ok(worst(stale, trainMode) > 1e-2, 'and the initial statistics did not');
+  // sampler refreshes the average's statistics after each update
+  assert.equal(sampler(gan), gan.ema);
+  assert.equal(gan.emaStats, true);
+  updateEma(gan, 0.5, 10);
+  assert.equal(gan.emaStats, false);
+  sampler(gan);
+  assert.equal(gan.emaStats, true);
+  z.dispose();
   disposeGan(gan);
 });

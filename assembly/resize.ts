@@ -1,56 +1,83 @@
 // AssemblyScript, compiled to dist/resize.wasm by `npm run build` (asc, with SIMD): the two passes of a
-// separable resampling of one square crop of an 8-bit RGB or RGBA image to res×res RGB. One pixel is one
-// f32x4 vector (RGB plus a fourth byte that is ignored). src/data/resize.ts computes the filter taps and
-// lays everything out in this module's memory; see it for the layout.
+// separable resampling of one square crop of an 8-bit RGBA image to res×res RGB. One pixel is one f32x4
+// vector (the alpha lane is carried along and dropped). Both passes run down columns, 4 pixels at a time
+// under one weight: the first pass writes its result transposed, so the second reads it as rows.
+// src/data/resize.ts computes the filter taps and lays everything out in this module's memory.
 
 /** First byte of memory free for the caller. */
 export function heapBase(): usize {
   return __heap_base;
 }
 
-/** The 4 bytes at p as 4 floats. */
 // @ts-ignore: decorator
-@inline function pixel(p: usize): v128 {
-  return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
+@inline function f32s(bytes: v128, low: bool, high: bool): v128 {
+  const half = low ? i16x8.extend_low_i8x16_u(bytes) : i16x8.extend_high_i8x16_u(bytes);
+  return f32x4.convert_i32x4_u(high ? i32x4.extend_high_i16x8_u(half) : i32x4.extend_low_i16x8_u(half));
 }
 
-/** Σ_k weights[k]·(f32x4 at p + k·step), the K taps of one output pixel. */
+/** The f32x4 pixel's RGB as 3 bytes at p, rounded down and clamped. */
 // @ts-ignore: decorator
-@inline function taps(weights: usize, K: i32, p: usize, step: usize, isBytes: bool): v128 {
-  let acc = f32x4.splat(0);
-  for (let k = 0; k < K; k++) {
-    const x = isBytes ? pixel(p) : v128.load(p);
-    acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(weights + (<usize>k << 2))), x));
-    p += step;
-  }
-  return acc;
+@inline function storePixel(p: usize, v: v128): void {
+  const i = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(v), i32x4.splat(0)), i32x4.splat(255));
+  const rgba = i32x4.extract_lane(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(i, i), i16x8.splat(0)), 0);
+  store<u16>(p, rgba);
+  store<u8>(p + 2, rgba >> 16);
 }
 
 /**
- * src: the crop's top-left pixel, rows rowBytes apart, channels (3 or 4) bytes per pixel; the crop is side×side.
+ * src: the crop's top-left pixel, rows rowBytes apart, 4 bytes per pixel; the crop is side×side, read
+ * 4 pixels at a time (up to 3 pixels past its right edge). res is a multiple of 4.
  * first[i] (i32) and weights[i·K ..] (f32): output i reads inputs first[i] .. first[i]+K-1, in both directions.
- * mid: res×side f32x4 scratch for the vertical pass; out: res×res×3 bytes plus 1 (each pixel is stored as 4 bytes).
+ * mid: (side rounded up to 4)×res f32x4 scratch; out: res×res×3 bytes.
  */
-export function resize(src: usize, rowBytes: i32, channels: i32, side: i32, res: i32,
+export function resize(src: usize, rowBytes: i32, side: i32, res: i32,
                        first: usize, weights: usize, K: i32, mid: usize, out: usize): void {
-  for (let i = 0; i < res; i++) { // vertical: res rows of side pixels
+  const column = <usize>res << 4; // bytes per row of mid: one output row's worth of a source column
+  // Vertical: output row i of source column x goes to mid[x][i].
+  for (let i = 0; i < res; i++) {
     const row = src + <usize>(load<i32>(first + (<usize>i << 2)) * rowBytes);
     const w = weights + (<usize>(i * K) << 2);
-    const m = mid + (<usize>(i * side) << 4);
-    for (let x = 0; x < side; x++) {
-      v128.store(m + (<usize>x << 4), taps(w, K, row + <usize>(x * channels), <usize>rowBytes, true));
+    for (let x = 0; x < side; x += 4) {
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      let p = row + (<usize>x << 2);
+      for (let k = 0; k < K; k++) {
+        const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
+        const bytes = v128.load(p);
+        a0 = f32x4.add(a0, f32x4.mul(wk, f32s(bytes, true, false)));
+        a1 = f32x4.add(a1, f32x4.mul(wk, f32s(bytes, true, true)));
+        a2 = f32x4.add(a2, f32x4.mul(wk, f32s(bytes, false, false)));
+        a3 = f32x4.add(a3, f32x4.mul(wk, f32s(bytes, false, true)));
+        p += <usize>rowBytes;
+      }
+      const m = mid + <usize>x * column + (<usize>i << 4);
+      v128.store(m, a0);
+      v128.store(m + column, a1);
+      v128.store(m + 2 * column, a2);
+      v128.store(m + 3 * column, a3);
     }
   }
-  const zero = i32x4.splat(0);
-  for (let i = 0; i < res; i++) { // horizontal: res×res pixels, rounded and clamped to bytes
-    const m = mid + (<usize>(i * side) << 4);
-    const o = out + <usize>(i * res * 3);
-    for (let j = 0; j < res; j++) {
-      const w = weights + (<usize>(j * K) << 2);
-      const p = m + (<usize>load<i32>(first + (<usize>j << 2)) << 4);
-      const rounded = i32x4.trunc_sat_f32x4_s(f32x4.add(taps(w, K, p, 16, false), f32x4.splat(0.5)));
-      const v = i32x4.min_s(i32x4.max_s(rounded, zero), i32x4.splat(255));
-      store<i32>(o + <usize>(j * 3), i32x4.extract_lane(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(v, v), zero), 0));
+  // Horizontal, on mid's rows: output column j of rows i..i+3.
+  const rgbRow = <usize>(res * 3);
+  for (let j = 0; j < res; j++) {
+    const w = weights + (<usize>(j * K) << 2);
+    const col = mid + <usize>load<i32>(first + (<usize>j << 2)) * column;
+    const o = out + <usize>(j * 3);
+    for (let i = 0; i < res; i += 4) {
+      let a0 = f32x4.splat(0.5), a1 = a0, a2 = a0, a3 = a0; // + 0.5: truncation rounds
+      let p = col + (<usize>i << 4);
+      for (let k = 0; k < K; k++) {
+        const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
+        a0 = f32x4.add(a0, f32x4.mul(wk, v128.load(p)));
+        a1 = f32x4.add(a1, f32x4.mul(wk, v128.load(p, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(wk, v128.load(p, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(wk, v128.load(p, 48)));
+        p += column;
+      }
+      const q = o + <usize>i * rgbRow;
+      storePixel(q, a0);
+      storePixel(q + rgbRow, a1);
+      storePixel(q + 2 * rgbRow, a2);
+      storePixel(q + 3 * rgbRow, a3);
     }
   }
 }

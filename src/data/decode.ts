@@ -60,7 +60,7 @@ export function isPlainJpeg(b: Uint8Array): boolean {
 
 /** One file to RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image. */
 export async function decodeImage(file: string, res: number, crop: CropMode): Promise<Uint8Array> {
-  const input = await fs.promises.readFile(file);
+  const input = fs.readFileSync(file); // on a decoding thread, which has nothing else to do meanwhile
   if (input.length === 0) throw new Error('empty file');
   if (isPlainJpeg(input)) {
     let image: ReturnType<typeof jpeg.decode> | undefined;
@@ -70,7 +70,7 @@ export async function decodeImage(file: string, res: number, crop: CropMode): Pr
       // damaged: sharp says why below
     }
     if (image) {
-      return resizeCrop(new Uint8Array(image.data.buffer), image.width, 4, cropBox(image.width, image.height, crop), res);
+      return resizeCrop(new Uint8Array(image.data.buffer), image.width, cropBox(image.width, image.height, crop), res);
     }
   }
   // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.
@@ -83,9 +83,9 @@ export async function decodeImage(file: string, res: number, crop: CropMode): Pr
     .autoOrient()
     .extract(box)
     .pipelineColourspace('srgb') // 16-bit and CMYK images become 8-bit sRGB, so colours come out right
-    .removeAlpha()
+    .ensureAlpha() // RGBA, as the resampler reads it (alpha itself is ignored)
     .toColourspace('srgb')
     .raw({ depth: 'uchar' })
     .toBuffer();
-  return resizeCrop(pixels, box.width, 3, { left: 0, top: 0, width: box.width }, res);
+  return resizeCrop(pixels, box.width, { left: 0, top: 0, width: box.width }, res);
 }

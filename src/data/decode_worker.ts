@@ -1,20 +1,22 @@
 // A preprocessing thread: decodes the chunks of files it is sent (see decodeAll in preprocess.ts) and sends
-// back, for each file, its pixels or the reason it was skipped.
+// back one buffer with every file's pixels, in order, and the reasons of those it skipped.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CropMode } from './cache.js';
 import { decodeImage } from './decode.js';
 
 const { res, crop } = workerData as { res: number; crop: CropMode };
+const size = res * res * 3;
 
 parentPort!.on('message', async ({ start, files }: { start: number; files: string[] }) => {
-  const results: (Uint8Array | string)[] = [];
-  for (const file of files) {
+  const pixels = new Uint8Array(files.length * size);
+  const skipped: (string | null)[] = [];
+  for (const [k, file] of files.entries()) {
     try {
-      results.push(await decodeImage(file, res, crop));
+      pixels.set(await decodeImage(file, res, crop), k * size);
+      skipped.push(null);
     } catch (e) {
-      results.push((e as Error).message.split('\n')[0]);
+      skipped.push((e as Error).message.split('\n')[0]);
     }
   }
-  const buffers = results.filter((r): r is Uint8Array => typeof r !== 'string').map((r) => r.buffer as ArrayBuffer);
-  parentPort!.postMessage({ start, results }, buffers);
+  parentPort!.postMessage({ start, pixels, skipped }, [pixels.buffer]);
 });

@@ -62,8 +62,9 @@ async function decodeAll(files: string[], opts: PreprocessOptions, each: (i: num
       for (; pending < 2 && next < files.length; next += CHUNK, pending++) w.postMessage({ start: next, files: files.slice(next, next + CHUNK) });
       if (pending === 0) resolve();
     };
-    w.on('message', ({ start, results }: { start: number; results: (Uint8Array | string)[] }) => {
-      results.forEach((got, k) => each(start + k, got));
+    w.on('message', ({ start, pixels, skipped }: { start: number; pixels: Uint8Array; skipped: (string | null)[] }) => {
+      const size = pixels.length / skipped.length;
+      skipped.forEach((reason, k) => each(start + k, reason ?? pixels.subarray(k * size, (k + 1) * size)));
       pending--;
       send();
     });
@@ -95,7 +96,7 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
 
   const files = listFiles(root);
   if (files.length === 0) throw new GanError(`no files in ${folder}`);
-  const stats = await Promise.all(files.map((f) => fs.promises.stat(path.join(root, f))));
+  const stats = files.map((f) => fs.statSync(path.join(root, f)));
 
   const old = readManifest(dir);
   const reusable = old && old.res === opts.res && old.crop === opts.crop ? old : undefined;

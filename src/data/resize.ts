@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 interface Kernel {
   memory: WebAssembly.Memory;
   heapBase(): number;
-  resize(src: number, rowBytes: number, channels: number, side: number, res: number,
+  resize(src: number, rowBytes: number, side: number, res: number,
     first: number, weights: number, K: number, mid: number, out: number): void;
 }
 
@@ -66,29 +66,28 @@ export function lanczosTaps(inSize: number, outSize: number): Taps {
 }
 
 /**
- * A square crop (box.width on a side) of an image `imageWidth` pixels wide with 3 (RGB) or 4 (RGBA, alpha
- * ignored) bytes per pixel, resampled to res×res RGB bytes.
+ * A square crop (box.width on a side) of an RGBA image `imageWidth` pixels wide (alpha is ignored),
+ * resampled to res×res RGB bytes.
  */
-export function resizeCrop(src: Uint8Array, imageWidth: number, channels: 3 | 4,
-  box: { left: number; top: number; width: number }, res: number): Uint8Array {
+export function resizeCrop(rgba: Uint8Array, imageWidth: number, box: { left: number; top: number; width: number }, res: number): Uint8Array {
   const k = kernel ?? load();
   const side = box.width;
   const { first, weights, K } = lanczosTaps(side, res);
-  const rowBytes = imageWidth * channels;
-  const rows = src.subarray(box.top * rowBytes, (box.top + side) * rowBytes);
-  // Layout: the crop's rows (+4 bytes: the last pixel is read as 4) | first | weights | mid | out (+1)
+  const rowBytes = imageWidth * 4;
+  const rows = rgba.subarray(box.top * rowBytes, (box.top + side) * rowBytes);
+  // Layout: the crop's rows (+16 bytes: rows are read 4 pixels at a time) | first | weights | mid | out
   const align = (n: number) => (n + 15) & ~15;
   const srcAt = align(k.heapBase());
-  const firstAt = align(srcAt + rows.length + 4);
+  const firstAt = align(srcAt + rows.length + 16);
   const weightsAt = firstAt + res * 4;
   const midAt = align(weightsAt + res * K * 4);
-  const outAt = midAt + res * side * 16;
-  const end = outAt + res * res * 3 + 1;
+  const outAt = midAt + ((side + 3) & ~3) * res * 16; // side rounded up to the 4 pixels read at once, by res
+  const end = outAt + res * res * 3;
   if (end > k.memory.buffer.byteLength) k.memory.grow(Math.ceil((end - k.memory.buffer.byteLength) / 65536));
   const heap = new Uint8Array(k.memory.buffer);
   heap.set(rows, srcAt);
   new Int32Array(k.memory.buffer, firstAt, res).set(first);
   new Float32Array(k.memory.buffer, weightsAt, res * K).set(weights);
-  k.resize(srcAt + box.left * channels, rowBytes, channels, side, res, firstAt, weightsAt, K, midAt, outAt);
+  k.resize(srcAt + box.left * 4, rowBytes, side, res, firstAt, weightsAt, K, midAt, outAt);
   return heap.slice(outAt, outAt + res * res * 3);
 }

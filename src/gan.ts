@@ -92,7 +92,7 @@ export async function loadSampler(dir: string, ema = true): Promise<{ G: tf.Laye
   const ck = await loadCheckpoint(dir, {});
   const useEma = ema && ck.ema !== undefined;
   (useEma ? ck.G : ck.ema)?.dispose();
-  if (useEma) standFixed(ck.ema!); // checkpoints from before standing statistics hold G's
+  if (useEma) standFixed(ck.ema!); // the same statistics again, or right ones for checkpoints holding G's
   return { G: useEma ? ck.ema! : ck.G, ema: useEma };
 }
 

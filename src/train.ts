@@ -16,6 +16,7 @@ import { scoreGenerator } from './eval.js';
 import { grid, writePng } from './images.js';
 import { fileLogger, say, type Logger } from './log.js';
 import { createGan, gradientSize, restoreGan, sampler, updateEma, type Gan } from './gan.js';
+import { applyDiscriminator } from './model.js';
 import { plotLosses } from './plot.js';
 import {
   checkThreads, defaultThreads, flatten, meanOf, startThreads, unflatten, type AllReduce, type StepInputs,
@@ -27,7 +28,7 @@ import { PREVIEW_SEEDS, sampleSeeds } from './sample.js';
 /** Binary cross-entropy on logits: -log σ(x) = softplus(-x) for real, -log(1 - σ(x)) = softplus(x) for fake. */
 const bce = (logits: tf.Tensor, real: boolean) => tf.mean(tf.softplus(real ? tf.neg(logits) : logits));
 
-const run = (model: tf.LayersModel, x: tf.Tensor) => model.apply(x, { training: true }) as tf.Tensor;
+const generate = (G: tf.LayersModel, z: tf.Tensor) => G.apply(z, { training: true }) as tf.Tensor;
 
 /** What one thread trains on in one step: its slice of the real batch, of both latent batches, and of the
  * augmentation draws (absent without augmentation). */
@@ -40,7 +41,7 @@ export interface Shard {
 
 /** D's logits for images, augmented first when the shard carries augmentation draws (use 0, 1 or 2). */
 function judge(gan: Gan, x: tf.Tensor, shard: Shard, use: number): tf.Tensor {
-  return run(gan.D, shard.aug ? augment(x as tf.Tensor4D, shard.aug, use) : x);
+  return applyDiscriminator(gan.D, shard.aug ? augment(x as tf.Tensor4D, shard.aug, use) : x);
 }
 
 /**
@@ -63,7 +64,7 @@ export function discriminatorStep(gan: Gan, shards: Shard[], allReduce?: AllRedu
     const grads: tf.NamedTensorMap[] = [];
     const stats: tf.Tensor1D[] = [];
     for (const shard of shards) {
-      const fake = run(gan.G, shard.zD);
+      const fake = generate(gan.G, shard.zD);
       let logits: tf.Tensor[] = [];
       const d = tf.variableGrads(() => {
         logits = [judge(gan, shard.real, shard, 0), judge(gan, fake, shard, 1)].map((l) => tf.keep(l)); // for D(x), D(G(z))
@@ -81,7 +82,7 @@ export function discriminatorStep(gan: Gan, shards: Shard[], allReduce?: AllRedu
 /** Generator step: fresh fakes that D should score 1. Gradients flow through D, but only G's variables change. */
 export function generatorStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): tf.Scalar {
   return tf.tidy(() => {
-    const results = shards.map((shard) => tf.variableGrads(() => bce(judge(gan, run(gan.G, shard.zG), shard, 2), true) as tf.Scalar, gan.gVars));
+    const results = shards.map((shard) => tf.variableGrads(() => bce(judge(gan, generate(gan.G, shard.zG), shard, 2), true) as tf.Scalar, gan.gVars));
     gan.optG.apply(averaged(results.map((r) => r.grads), gan.gVars, allReduce));
     return tf.stack(results.map((r) => r.value)).mean() as tf.Scalar;
   });
@@ -229,7 +230,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const dir = await saveCheckpoint(runDir, {
       G: gan.G,
       D: gan.D,
-      ema: gan.ema && sampler(gan), // with its BatchNorm statistics, for gan sample
+      ema: gan.ema && sampler(gan), // with its standing statistics: the saved model samples right on its own
       optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
     }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, dataDir: ds.dir, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
     await plotLosses(csv, path.join(runDir, 'losses.png'), c.evalEvery ? evalCsv : undefined);

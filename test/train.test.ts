@@ -11,6 +11,7 @@ import { renderFace, renderFaces } from '../src/data/faces.js';
 import { GanError } from '../src/errors.js';
 import { sliceInputs } from '../src/parallel.js';
 import { createGan, disposeGan } from '../src/gan.js';
+import { applyDiscriminator } from '../src/model.js';
 import { discriminatorStep, generatorStep, stepInputs, toShard, train, trainStep } from '../src/train.js';
 import { tempDir } from './fixtures.js';
 
@@ -29,6 +30,25 @@ function solidDataset(rgb: [number, number, number], count = 16, res = 16): Data
   for (let i = 0; i < pixels.length; i++) pixels[i] = rgb[i % 3];
   return { res, count, pixels, name: 'solid', dir: '', fingerprint: 'solid' };
 }
+
+test('D applied layer by layer (plain convolutions) equals D.apply, values and gradients', () => {
+  const c = loadConfig(32, { width: 4 });
+  const gan = createGan(c);
+  const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 5);
+  const close = (a: tf.Tensor, b: tf.Tensor, what: string) => {
+    const worst = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+    assert.ok(worst < 1e-4, `${what}: off by ${worst}`);
+  };
+  const [viaLayers, viaOurs] = [(y: tf.Tensor) => gan.D.apply(y, { training: true }) as tf.Tensor, (y: tf.Tensor) => applyDiscriminator(gan.D, y)];
+  tf.tidy(() => close(viaOurs(x), viaLayers(x), 'logits'));
+  for (const f of [viaLayers, viaOurs]) assert.equal(f(x).shape.join(), '4,1');
+  // gradients with respect to D's weights (the D step) and to the images (the G step)
+  const [a, b] = [viaLayers, viaOurs].map((f) => tf.variableGrads(() => tf.sum(tf.square(f(x))) as tf.Scalar, gan.dVars));
+  for (const v of gan.dVars) close(a.grads[v.name], b.grads[v.name], v.name);
+  tf.tidy(() => close(tf.grad((y: tf.Tensor) => tf.sum(tf.square(viaOurs(y))))(x), tf.grad((y: tf.Tensor) => tf.sum(tf.square(viaLayers(y))))(x), 'image gradient'));
+  tf.dispose([x, a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads)]);
+  disposeGan(gan);
+});
 
 test('the D step changes only D\'s weights, the G step only G\'s', () => {
   const c = loadConfig(16, TINY);

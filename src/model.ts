@@ -68,6 +68,15 @@ export function buildDiscriminator(c: ModelConfig, seed = 0): tf.LayersModel {
   return model;
 }
 
+type ConvConfig = { strides: [number, number]; padding: 'same' | 'valid' };
+const convConfigs = new WeakMap<tf.layers.Layer, ConvConfig>();
+/** A Conv2D layer's strides and padding, read once: getConfig serialises the whole layer, every step otherwise. */
+function convConfig(layer: tf.layers.Layer): ConvConfig {
+  let c = convConfigs.get(layer);
+  if (!c) convConfigs.set(layer, (c = layer.getConfig() as ConvConfig));
+  return c;
+}
+
 /**
  * D in training mode, layer by layer, with each convolution as a plain tf.conv2d: tfjs-layers runs Conv2D
  * as a fused op whose gradient always computes the filter gradient too, and the generator step, which
@@ -78,7 +87,7 @@ export function applyDiscriminator(D: tf.LayersModel, x: tf.Tensor): tf.Tensor {
   let y = x;
   for (const layer of D.layers) {
     if (layer.getClassName() === 'Conv2D') {
-      const { strides, padding } = layer.getConfig() as { strides: [number, number]; padding: 'same' | 'valid' };
+      const { strides, padding } = convConfig(layer);
       const [kernel, bias] = layer.trainableWeights.map((w) => w.read());
       y = tf.conv2d(y as tf.Tensor4D, kernel as tf.Tensor4D, strides, padding);
       if (bias) y = tf.add(y, bias);

@@ -1,6 +1,6 @@
 // `npm run bench`: how fast gan trains and preprocesses here, beside the peers (PyTorch, PIL) in the same run.
 // Prints one JSON line per measure. A benchmark, not a test: it is not part of npm test.
-//   npm run bench -- [--res 32,64] [--iters N] [--threads N] [--backend NAME] [--profile] [--soak N] [--skip-peers]
+//   npm run bench -- [--res 32,64] [--batch 64] [--iters N] [--threads N] [--backend NAME] [--profile] [--soak N] [--skip-peers]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,6 +23,7 @@ const PYTHON = '/usr/bin/python3';
 const { values: args } = parseArgs({
   options: {
     res: { type: 'string', default: '32,64' },
+    batch: { type: 'string', default: '64' },
     iters: { type: 'string' },
     threads: { type: 'string' },
     backend: { type: 'string' },
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
   },
 });
 
+const BATCH = Number(args.batch);
 const print = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 
@@ -42,9 +44,9 @@ function randomDataset(res: number, count: number): Dataset {
   return { res, count, pixels, name: 'random', dir: '', fingerprint: 'random' };
 }
 
-/** The real model and the real training step, batch 64, timed after two warm-up iterations. */
+/** The real model and the real training step, timed after two warm-up iterations. */
 async function trainSpeed(res: number, threadCount: number, iters: number, soak = 0) {
-  const c = loadConfig(res, { batch: 64 });
+  const c = loadConfig(res, { batch: BATCH });
   const ds = randomDataset(res, 256);
   const order = new BatchOrder(ds.count, c.batch, c.seed);
   const gan = createGan(c);
@@ -130,7 +132,7 @@ async function main() {
     const iters = Number(args.iters ?? (res <= 32 ? 10 : 5));
     const r = await trainSpeed(res, threads, iters, res === 64 && args.soak ? Number(args.soak) : 0);
     ours[res] = r.img_per_s;
-    print({ measure: 'train', backend: backend.name, threads, res, batch: 64, iters, [`img_per_s_${res}`]: r.img_per_s, [`rss_mb_${res}`]: r.rss_mb });
+    print({ measure: 'train', backend: backend.name, threads, res, batch: BATCH, iters, [`img_per_s_${res}`]: r.img_per_s, [`rss_mb_${res}`]: r.rss_mb });
   }
 
   const peersDir = path.join(SHARED, 'peers');
@@ -140,9 +142,9 @@ async function main() {
     for (const res of Object.keys(ours).map(Number)) {
       const iters = String(res <= 32 ? 10 : 5);
       // PyTorch at its best here: OpenBLAS single-threaded inside, torch's own 2 threads (the peers' README)
-      const best = peer('dcgan_torch.py', ['bench', '--res', String(res), '--batch', '64', '--iters', iters, '--threads', String(os.cpus().length)],
+      const best = peer('dcgan_torch.py', ['bench', '--res', String(res), '--batch', String(BATCH), '--iters', iters, '--threads', String(os.cpus().length)],
         { OPENBLAS_NUM_THREADS: '1' });
-      const plain = peer('dcgan_torch.py', ['bench', '--res', String(res), '--batch', '64', '--iters', iters]);
+      const plain = peer('dcgan_torch.py', ['bench', '--res', String(res), '--batch', String(BATCH), '--iters', iters]);
       for (const [variant, p] of [['tuned', best], ['defaults', plain]] as const) {
         if (!p) continue;
         print({ measure: 'peer', variant, ...p, [`ratio_${res}`]: +(ours[res] / (p.img_per_s as number)).toFixed(3) });

@@ -41,20 +41,28 @@ export function unflatten(flat: Float32Array, like: tf.Variable[]): tf.Tensor[] 
   return like.map((v) => tf.tensor(flat.subarray(offset, (offset += v.size)), v.shape));
 }
 
-/** The element-wise mean, summed in a fixed order so that every thread computes the same bits. */
+/**
+ * The element-wise mean of `arrays` over [from, to), into `out`: summed in double precision in a fixed order,
+ * so every thread computes the same bits.
+ */
+function meanInto(out: Float32Array, arrays: Float32Array[], from: number, to: number): void {
+  const n = arrays.length;
+  for (let i = from; i < to; i++) {
+    let sum = 0;
+    for (let k = 0; k < n; k++) sum += arrays[k][i];
+    out[i] = sum / n;
+  }
+}
+
 export function meanOf(arrays: Float32Array[]): Float32Array {
   const out = new Float32Array(arrays[0].length);
-  for (let i = 0; i < out.length; i++) {
-    let sum = 0;
-    for (const a of arrays) sum += a[i];
-    out[i] = sum / arrays.length;
-  }
+  meanInto(out, arrays, 0, out.length);
   return out;
 }
 
-/** Memory all threads see: a slot of floats per thread, and a barrier's counters. */
+/** Memory all threads see: a slot of floats per thread, one for the mean, and a barrier's counters. */
 export interface Shared {
-  data: SharedArrayBuffer;
+  data: SharedArrayBuffer; // threads + 1 slots
   control: SharedArrayBuffer; // Int32: [arrived, generation, failed]
   threads: number;
   slot: number; // floats per thread
@@ -63,7 +71,7 @@ export interface Shared {
 const [ARRIVED, GENERATION, FAILED] = [0, 1, 2];
 
 export function sharedMemory(threads: number, slot: number): Shared {
-  return { data: new SharedArrayBuffer(threads * slot * 4), control: new SharedArrayBuffer(12), threads, slot };
+  return { data: new SharedArrayBuffer((threads + 1) * slot * 4), control: new SharedArrayBuffer(12), threads, slot };
 }
 
 /** Marks the training as failed, which wakes every thread waiting at the barrier with an error. */
@@ -90,14 +98,21 @@ function barrier(s: Shared, timeoutMs = 10 * 60_000): void {
   }
 }
 
+/**
+ * Each thread writes its values to its slot; then each averages its share of the elements into the mean's
+ * slot (a reduce-scatter: the threads split the work), and every thread reads the whole mean.
+ */
 export function allReducer(s: Shared, rank: number): AllReduce {
-  const slots = Array.from({ length: s.threads }, (_, i) => new Float32Array(s.data, i * s.slot * 4, s.slot));
+  const slots = Array.from({ length: s.threads + 1 }, (_, i) => new Float32Array(s.data, i * s.slot * 4, s.slot));
+  const inputs = slots.slice(0, s.threads);
+  const mean = slots[s.threads];
   return (values) => {
     slots[rank].set(values);
     barrier(s);
-    const mean = meanOf(slots.map((slot) => slot.subarray(0, values.length)));
-    barrier(s); // no thread writes its slot again before every thread has read them all
-    return mean;
+    const share = Math.ceil(values.length / s.threads);
+    meanInto(mean, inputs, rank * share, Math.min(values.length, (rank + 1) * share));
+    barrier(s); // every share is in; no thread writes its slot again before all have passed here
+    return mean.slice(0, values.length);
   };
 }
 

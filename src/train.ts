@@ -50,7 +50,8 @@ function judge(gan: Gan, x: tf.Tensor, shard: Shard, use: number): tf.Tensor {
  */
 function averaged(perShard: tf.NamedTensorMap[], vars: tf.Variable[], allReduce?: AllReduce): tf.Tensor[] {
   if (perShard.length === 1 && !allReduce) return vars.map((v) => perShard[0][v.name]);
-  const mean = meanOf(perShard.map((grads) => flatten(vars.map((v) => grads[v.name].dataSync() as Float32Array))));
+  const flat = perShard.map((grads) => flatten(vars.map((v) => grads[v.name].dataSync() as Float32Array)));
+  const mean = flat.length === 1 ? flat[0] : meanOf(flat);
   return unflatten(allReduce ? allReduce(mean) : mean, vars);
 }
 

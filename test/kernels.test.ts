@@ -38,7 +38,7 @@ function cases(): Case[] {
   return out;
 }
 
-/** Both gradients of conv2d (input: Conv2DBackpropInput, filter: Conv2DBackpropFilter) and conv2dTranspose. */
+/** conv2d, both its gradients (input: Conv2DBackpropInput, filter: Conv2DBackpropFilter) and conv2dTranspose. */
 function compute(c: Case, seed: number) {
   return tf.tidy(() => {
     const x = tf.randomNormal(c.x, 0, 1, 'float32', seed) as tf.Tensor4D;
@@ -47,11 +47,11 @@ function compute(c: Case, seed: number) {
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', seed + 2) as tf.Tensor4D;
     const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad).mul(dy).sum())([x, f]);
     const t = tf.conv2dTranspose(dy, f, c.x, c.stride, c.pad as 'same' | 'valid' | number);
-    return [dx, df, t].map((r) => ({ shape: r.shape, data: r.dataSync() }));
+    return [y, dx, df, t].map((r) => ({ shape: r.shape, data: r.dataSync() }));
   });
 }
 
-test('Conv2DBackpropInput and Conv2DBackpropFilter on wasm match the cpu backend', async () => {
+test('Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter on wasm match the cpu backend', async () => {
   const all = cases();
   assert.ok(all.length > 300, `${all.length} cases`);
   let worst = 0;
@@ -60,7 +60,7 @@ test('Conv2DBackpropInput and Conv2DBackpropFilter on wasm match the cpu backend
     const want = compute(c, i + 1);
     await tf.setBackend('wasm');
     const got = compute(c, i + 1);
-    for (let j = 0; j < 3; j++) {
+    for (let j = 0; j < want.length; j++) {
       assert.deepEqual(got[j].shape, want[j].shape);
       let scale = 0;
       let err = 0;
@@ -70,10 +70,18 @@ test('Conv2DBackpropInput and Conv2DBackpropFilter on wasm match the cpu backend
       }
       const rel = err / Math.max(scale, 1e-6);
       worst = Math.max(worst, rel);
-      assert.ok(rel < 1e-5, `${['dx', 'dfilter', 'conv2dTranspose'][j]} ${JSON.stringify(c)}: relative error ${rel}`);
+      assert.ok(rel < 1e-5, `${['conv2d', 'dx', 'dfilter', 'conv2dTranspose'][j]} ${JSON.stringify(c)}: relative error ${rel}`);
     }
   }
   assert.ok(worst > 0, 'the two backends really computed separately');
+});
+
+test('dilated Conv2D on wasm matches the cpu backend', async () => {
+  // seeds from 1: a seed of 0 means a fresh random draw on each backend
+  for (const [i, [h, w, k, dilation, pad]] of ([[9, 9, 3, 2, 'same'], [10, 7, 2, [3, 1], 'valid'], [12, 12, 3, 4, 'same']] as const).entries()) {
+    await sameOnBoth(() => tf.conv2d(tf.randomNormal([2, h, w, 5], 0, 1, 'float32', i + 1) as tf.Tensor4D,
+      tf.randomNormal([k, k, 5, 9], 0, 1, 'float32', i + 2) as tf.Tensor4D, 1, pad, 'NHWC', dilation as number), `dilation ${dilation}`, 1e-5);
+  }
 });
 
 /** Runs `f` on the cpu backend and on wasm and compares the results (relative to the largest value). */

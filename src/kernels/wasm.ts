@@ -1,4 +1,4 @@
-// Building blocks for our wasm kernels: call the wasm backend's own kernels (XNNPACK conv, transpose, ...)
+// Building blocks for our wasm kernels: call the wasm backend's own kernels (matMul, reshape, ...)
 // directly, and free every intermediate. Calling kernels rather than tf ops keeps the tape and the profiler
 // out of it: tf.profile shows our kernel once, with its real time.
 import * as tf from '@tensorflow/tfjs';
@@ -35,23 +35,8 @@ export class Scratch {
     return out;
   }
 
-  /** A new float32 tensor to fill from JS; take heap views only after the last allocation (the heap may grow). */
-  output(shape: number[]): TensorInfo {
-    const out = this.backend.makeOutput(shape, 'float32');
-    this.made.push(out);
-    return out;
-  }
-
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
     return this.run('Reshape', { x }, { shape });
-  }
-
-  transpose(x: TensorInfo, perm: number[]): TensorInfo {
-    return this.run('Transpose', { x }, { perm });
-  }
-
-  conv2d(x: TensorInfo, filter: TensorInfo, pad: 'valid' | [number, number][], dilations: [number, number] = [1, 1]): TensorInfo {
-    return this.run('Conv2D', { x, filter }, { strides: [1, 1], pad, dataFormat: 'NHWC', dilations });
   }
 
   /** Frees every intermediate except `result` (a Reshape shares data, so freeing it only drops a reference). */

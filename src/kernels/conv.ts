@@ -1,0 +1,118 @@
+// The three convolutions of training on wasm (forward, input gradient, filter gradient), as matrix products on
+// our own SIMD tile (assembly/conv.ts) instead of XNNPACK: with relaxed SIMD's fused multiply-add they run
+// about twice as fast (tfjs-backend-wasm 4.22 has no filter gradient at all and a scalar-loop input
+// gradient, which is also every conv2dTranspose). The module works in the backend's memory, on the
+// tensors' own bytes: nothing is copied in or out.
+import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm, KernelArgs, TensorInfo } from './wasm.js';
+
+interface ConvModule {
+  geometry(n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number, kh: number, kw: number,
+    sh: number, sw: number, dh: number, dw: number, pt: number, pl: number): void;
+  conv2dScratch(MB: number, TB: number): number;
+  conv2d(x: number, w: number, y: number, scratch: number, MB: number, TB: number): void;
+  filterGradScratch(MB: number, TB: number): number;
+  conv2dFilterGrad(x: number, dy: number, dw: number, scratch: number, MB: number, TB: number): void;
+  inputGradScratch(MB: number): number;
+  conv2dInputGrad(dy: number, w: number, dx: number, scratch: number, MB: number): void;
+}
+
+let compiled: { module: WebAssembly.Module; fma: boolean } | undefined;
+
+/**
+ * dist/conv.wasm (fused multiply-add) where the engine takes relaxed SIMD: on by default from Node 22, behind
+ * a V8 flag in Node 20, which is turned on before compiling; otherwise dist/conv-simd.wasm.
+ */
+function compile(): { module: WebAssembly.Module; fma: boolean } {
+  const read = (name: string) => fs.readFileSync(new URL(`../../${name}`, import.meta.url)); // dist/
+  const bytes = read('conv.wasm');
+  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  const fma = WebAssembly.validate(bytes);
+  return { module: new WebAssembly.Module(fma ? bytes : read('conv-simd.wasm')), fma };
+}
+
+/** Whether the convolutions run on fused multiply-add here (relaxed SIMD). */
+export function fusedMultiplyAdd(): boolean {
+  return (compiled ??= compile()).fma;
+}
+
+const instances = new WeakMap<BackendWasm, ConvModule>();
+
+function engine(backend: BackendWasm): ConvModule {
+  let m = instances.get(backend);
+  if (!m) {
+    const memory = (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
+    const env = { memory, abort: () => { throw new Error('conv.wasm aborted'); } };
+    m = new WebAssembly.Instance((compiled ??= compile()).module, { env }).exports as unknown as ConvModule;
+    instances.set(backend, m);
+  }
+  return m;
+}
+
+const offset = (backend: BackendWasm, t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+
+/** Runs `body` with the module set to the convolution's geometry and `bytes(module)` of scratch memory. */
+function run(backend: BackendWasm, info: tf.backend_util.Conv2DInfo, bytes: (m: ConvModule) => number,
+  body: (m: ConvModule, scratch: number) => void): void {
+  const m = engine(backend);
+  m.geometry(info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    info.padInfo.top, info.padInfo.left);
+  const scratch = backend.wasm._malloc(bytes(m));
+  try {
+    body(m, scratch);
+  } finally {
+    backend.wasm._free(scratch);
+  }
+}
+
+// Block sizes: MB output pixels at a time, and TB filter taps (TB·Ci of the product's inner dimension), so
+// that a block of patches stays in the second-level cache and a panel of the filter in the first.
+const tapsFor = (ci: number, floats: number) => Math.max(1, Math.floor(floats / ci));
+
+function nhwcOnly(kernel: string, dataFormat: string) {
+  if (dataFormat === 'NCHW' || dataFormat === 'channelsFirst') throw new Error(`${kernel}: only NHWC is supported on wasm`);
+}
+
+export function conv2d(args: KernelArgs): TensorInfo {
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as tf.Conv2DAttrs;
+  nhwcOnly('Conv2D', dataFormat);
+  const backend = args.backend as BackendWasm;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+    strides, dilations, pad, dimRoundingMode);
+  const y = backend.makeOutput(info.outShape, 'float32');
+  const [MB, TB] = [64, tapsFor(info.inChannels, 512)];
+  run(backend, info, (m) => m.conv2dScratch(MB, TB), (m, scratch) =>
+    m.conv2d(offset(backend, x), offset(backend, filter), offset(backend, y), scratch, MB, TB));
+  return y;
+}
+
+export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { inputShape, strides, pad, dataFormat, dimRoundingMode } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  nhwcOnly('Conv2DBackpropInput', dataFormat);
+  const backend = args.backend as BackendWasm;
+  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+  const dx = backend.makeOutput(inputShape, 'float32');
+  const K8 = Math.ceil((info.filterHeight * info.filterWidth * info.inChannels) / 8) * 8;
+  const MB = Math.min(256, Math.max(4, Math.floor(65536 / K8)));
+  run(backend, info, (m) => m.inputGradScratch(MB), (m, scratch) =>
+    m.conv2dInputGrad(offset(backend, dy), offset(backend, filter), offset(backend, dx), scratch, MB));
+  return dx;
+}
+
+export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  nhwcOnly('Conv2DBackpropFilter', dataFormat);
+  const backend = args.backend as BackendWasm;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
+  const dw = backend.makeOutput(filterShape, 'float32');
+  const [MB, TB] = [256, tapsFor(info.inChannels, 256)];
+  run(backend, info, (m) => m.filterGradScratch(MB, TB), (m, scratch) =>
+    m.conv2dFilterGrad(offset(backend, x), offset(backend, dy), offset(backend, dw), scratch, MB, TB));
+  return dw;
+}

@@ -1,5 +1,5 @@
-// AssemblyScript, compiled by `npm run build` twice: dist/conv.wasm with relaxed SIMD's fused multiply-add,
-// and dist/conv-simd.wasm with a multiply and an add, for engines without relaxed SIMD. The three
+// AssemblyScript, compiled to dist/conv.wasm by `npm run build` (SIMD, and relaxed SIMD's fused multiply-add,
+// which doubles the arithmetic per instruction). The three
 // convolutions of training (forward, input gradient, filter gradient) as matrix products of an image's
 // patches (im2col) with the filter, all on one register-blocked 4×8 tile: src/kernels/conv.ts registers them
 // on the wasm backend. The module works in the wasm backend's own memory, on tensors it allocated: it has no
@@ -21,12 +21,6 @@ export function geometry(n: i32, h: i32, w: i32, ci: i32, ho: i32, wo: i32, co: 
   SH = sh; SW = sw; DH = dh; DW = dw; PT = pt; PL = pl;
 }
 
-// @ts-ignore: decorator
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  else return f32x4.add(c, f32x4.mul(a, b));
-}
-
 /**
  * The 4×8 tile of C at c, rows cr bytes apart: C (+)= Σ_{t < steps} A[r][t] · B[t][0..8], where A[r][t] is
  * the f32 at a + r·ar + t·at and B[t] the 8 f32 at b + t·bt. Eight accumulators, two B vectors and one
@@ -44,13 +38,13 @@ function tile(a: usize, ar: usize, at: usize, b: usize, bt: usize, steps: i32, c
   for (let t = 0; t < steps; t++) {
     const b0 = v128.load(b), b1 = v128.load(b, 16);
     let s = v128.load32_splat(a);
-    c00 = madd(s, b0, c00); c01 = madd(s, b1, c01);
+    c00 = f32x4.relaxed_madd(s, b0, c00); c01 = f32x4.relaxed_madd(s, b1, c01);
     s = v128.load32_splat(a + ar);
-    c10 = madd(s, b0, c10); c11 = madd(s, b1, c11);
+    c10 = f32x4.relaxed_madd(s, b0, c10); c11 = f32x4.relaxed_madd(s, b1, c11);
     s = v128.load32_splat(a + ar2);
-    c20 = madd(s, b0, c20); c21 = madd(s, b1, c21);
+    c20 = f32x4.relaxed_madd(s, b0, c20); c21 = f32x4.relaxed_madd(s, b1, c21);
     s = v128.load32_splat(a + ar3);
-    c30 = madd(s, b0, c30); c31 = madd(s, b1, c31);
+    c30 = f32x4.relaxed_madd(s, b0, c30); c31 = f32x4.relaxed_madd(s, b1, c31);
     a += at;
     b += bt;
   }

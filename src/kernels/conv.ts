@@ -19,23 +19,18 @@ interface ConvModule {
   conv2dInputGrad(dy: number, w: number, dx: number, scratch: number, MB: number): void;
 }
 
-let compiled: { module: WebAssembly.Module; fma: boolean } | undefined;
+let compiled: WebAssembly.Module | undefined;
 
 /**
- * dist/conv.wasm (fused multiply-add) where the engine takes relaxed SIMD: on by default from Node 22, behind
- * a V8 flag in Node 20, which is turned on before compiling; otherwise dist/conv-simd.wasm.
+ * Compiles dist/conv.wasm, once per thread. It needs relaxed SIMD: on by default from Node 22, behind a V8
+ * flag in Node 20, which is turned on here.
  */
-function compile(): { module: WebAssembly.Module; fma: boolean } {
-  const read = (name: string) => fs.readFileSync(new URL(`../../${name}`, import.meta.url)); // dist/
-  const bytes = read('conv.wasm');
+export function compileConv(): WebAssembly.Module {
+  if (compiled) return compiled;
+  const bytes = fs.readFileSync(new URL('../../conv.wasm', import.meta.url));
   if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  const fma = WebAssembly.validate(bytes);
-  return { module: new WebAssembly.Module(fma ? bytes : read('conv-simd.wasm')), fma };
-}
-
-/** Whether the convolutions run on fused multiply-add here (relaxed SIMD). */
-export function fusedMultiplyAdd(): boolean {
-  return (compiled ??= compile()).fma;
+  if (!WebAssembly.validate(bytes)) throw new Error('this Node.js has no WebAssembly relaxed SIMD (Node 20 or newer has it)');
+  return (compiled = new WebAssembly.Module(bytes));
 }
 
 const instances = new WeakMap<BackendWasm, ConvModule>();
@@ -45,7 +40,7 @@ function engine(backend: BackendWasm): ConvModule {
   if (!m) {
     const memory = (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
     const env = { memory, abort: () => { throw new Error('conv.wasm aborted'); } };
-    m = new WebAssembly.Instance((compiled ??= compile()).module, { env }).exports as unknown as ConvModule;
+    m = new WebAssembly.Instance(compileConv(), { env }).exports as unknown as ConvModule;
     instances.set(backend, m);
   }
   return m;

@@ -2,7 +2,7 @@
 // each tested against the cpu backend. They sit below the model: the layers stay plain tfjs, and other
 // backends keep their own kernels.
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
+import { compileConv, conv2d, conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
 import { shareData, tile } from './copies.js';
 import { GRADIENTS } from './gradients.js';
 import { leadingReduce } from './reduce.js';
@@ -23,6 +23,7 @@ let registered = false;
 
 export function registerWasmKernels(): void {
   if (registered) return;
+  compileConv(); // fails here, where the backend is chosen, on an engine without relaxed SIMD
   registered = true;
   for (const [name, wrap] of KERNELS) replaceWasmKernel(name, wrap);
   for (const g of GRADIENTS) tf.registerGradient(g);

@@ -9,9 +9,14 @@ export function tempPath(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-export function writeFileAtomic(target: string, data: string | Uint8Array): void {
+/** A temporary path beside `target`, its folder made if needed. */
+function besideTarget(target: string): string {
   fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = tempPath(target);
+  return tempPath(target);
+}
+
+export function writeFileAtomic(target: string, data: string | Uint8Array): void {
+  const tmp = besideTarget(target);
   const fd = fs.openSync(tmp, 'w');
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
@@ -20,4 +25,21 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, target);
+}
+
+/** writeFileAtomic of the parts, one after the other, on libuv's threads: the caller's thread goes on meanwhile. */
+export async function writeFileAtomicInBackground(target: string, parts: Uint8Array[]): Promise<void> {
+  const tmp = besideTarget(target);
+  const file = await fs.promises.open(tmp, 'w');
+  try {
+    for (let i = 0; i < parts.length; i += 1024) { // at most IOV_MAX buffers a call
+      const some = parts.slice(i, i + 1024);
+      const { bytesWritten } = await file.writev(some);
+      if (bytesWritten !== some.reduce((n, p) => n + p.length, 0)) throw new Error(`${target}: short write (disk full?)`);
+    }
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await fs.promises.rename(tmp, target);
 }

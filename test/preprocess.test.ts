@@ -87,6 +87,26 @@ test('preprocess caches exactly the good images, with the right pixels, and list
   assert.deepEqual(shards, after.manifest.shards.map((s) => s.file));
 });
 
+test('shards written while decoding hold the same images in the same order, also when a rerun reuses some', async () => {
+  const src = tempDir();
+  await writeFixtures(src);
+  const whole = await preprocess(src, { res: RES, crop: 'center', out: path.join(tempDir(), 'cache'), quiet: true });
+  const out = path.join(tempDir(), 'cache');
+  const split = await preprocess(src, { res: RES, crop: 'center', out, quiet: true, shardFiles: 3 });
+  assert.ok(split.manifest.shards.length > 2, `${split.manifest.shards.length} shards`);
+  assert.equal(split.manifest.shards.reduce((n, s) => n + s.count, 0), split.cached);
+  assert.deepEqual(split.manifest.sources, whole.manifest.sources);
+  assert.deepEqual(loadCache(out).pixels, loadCache(whole.dir).pixels);
+
+  // One changed file: the other shards' images come from the old cache, in their places.
+  const changed = split.manifest.sources.find((s) => s.index !== undefined)!.path;
+  fs.utimesSync(path.join(src, changed), new Date(), new Date(Date.now() + 5000));
+  const rerun = await preprocess(src, { res: RES, crop: 'center', out, quiet: true, shardFiles: 3 });
+  assert.equal(rerun.processed, 1);
+  assert.deepEqual(loadCache(out).pixels, loadCache(whole.dir).pixels);
+  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('shard-')).sort(), rerun.manifest.shards.map((s) => s.file).sort());
+});
+
 test('a cache whose shard was cut short is refused, not trusted', async () => {
   const src = tempDir();
   const out = path.join(tempDir(), 'cache');

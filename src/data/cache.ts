@@ -3,11 +3,11 @@
 // leaves the previous manifest and its shards intact: a later run never trusts half-written data.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
+import { writeFileAtomic, writeFileAtomicInBackground } from '../atomic.js';
 import { GanError } from '../errors.js';
 
 export const CACHE_FORMAT = 1;
-export const SHARD_IMAGES = 4096;
+export const SHARD_IMAGES = 4096; // at most, per shard
 
 export type CropMode = 'center' | 'celeba';
 
@@ -81,27 +81,42 @@ export function loadCache(dir: string): ImageSet & { manifest: Manifest } {
 }
 
 /**
- * Writes `pixels` as new shards, then the manifest (atomically), then removes shards no manifest names.
+ * Writes a cache: shards in the background as they are handed over, then the manifest, which names them.
  * Shard names carry a generation stamp so new shards never overwrite the ones the old manifest uses.
  */
-export function writeCache(dir: string, m: Omit<Manifest, 'shards' | 'format' | 'updated'>, pixels: Uint8Array): Manifest {
-  fs.mkdirSync(dir, { recursive: true });
-  const imageBytes = m.res * m.res * 3;
-  const generation = Date.now().toString(36);
-  const shards: Manifest['shards'] = [];
-  for (let start = 0, i = 0; start < m.count; start += SHARD_IMAGES, i++) {
-    const count = Math.min(SHARD_IMAGES, m.count - start);
-    const file = `shard-${generation}-${String(i).padStart(5, '0')}.u8`;
-    writeFileAtomic(path.join(dir, file), pixels.subarray(start * imageBytes, (start + count) * imageBytes));
-    shards.push({ file, count });
+export class CacheWriter {
+  private readonly generation = Date.now().toString(36);
+  private readonly shards: Manifest['shards'] = [];
+  private readonly writes: Promise<void>[] = [];
+
+  constructor(readonly dir: string) {}
+
+  /** Shard i: the images, each [res, res, 3] bytes, one after the other (none: no shard). */
+  shard(i: number, images: Uint8Array[], count = images.length): void {
+    if (count === 0) return;
+    const file = `shard-${this.generation}-${String(i).padStart(5, '0')}.u8`;
+    this.shards[i] = { file, count };
+    this.writes.push(writeFileAtomicInBackground(path.join(this.dir, file), images));
   }
-  const manifest: Manifest = { format: CACHE_FORMAT, ...m, shards, updated: new Date().toISOString() };
-  writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
-  const skipped = m.sources.filter((s) => s.skipped).map((s) => `${s.path}\t${s.skipped}`);
-  writeFileAtomic(path.join(dir, 'skipped.txt'), skipped.length ? skipped.join('\n') + '\n' : '');
-  const keep = new Set(shards.map((s) => s.file));
-  for (const f of fs.readdirSync(dir)) {
-    if (f.startsWith('shard-') && !keep.has(f)) fs.rmSync(path.join(dir, f), { force: true });
+
+  /** Once every shard is on disk: the manifest (atomically), skipped.txt, and the shards no manifest names removed. */
+  async commit(m: Omit<Manifest, 'shards' | 'format' | 'updated'>): Promise<Manifest> {
+    await Promise.all(this.writes);
+    const shards = this.shards.filter((s) => s !== undefined);
+    const manifest: Manifest = { format: CACHE_FORMAT, ...m, shards, updated: new Date().toISOString() };
+    writeFileAtomic(path.join(this.dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
+    const skipped = m.sources.filter((s) => s.skipped).map((s) => `${s.path}\t${s.skipped}`);
+    writeFileAtomic(path.join(this.dir, 'skipped.txt'), skipped.length ? skipped.join('\n') + '\n' : '');
+    const keep = new Set(shards.map((s) => s.file));
+    for (const f of fs.readdirSync(this.dir)) {
+      if (f.startsWith('shard-') && !keep.has(f)) fs.rmSync(path.join(this.dir, f), { force: true });
+    }
+    return manifest;
   }
-  return manifest;
+
+  /** Removes the shards written so far (the old manifest and its shards stay as they were). */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.writes);
+    for (const s of this.shards) if (s) fs.rmSync(path.join(this.dir, s.file), { force: true });
+  }
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GanError } from '../errors.js';
 import { Rng } from '../rng.js';
-import { isCacheDir, loadCache, readManifest, writeCache, type ImageSet } from './cache.js';
+import { CacheWriter, isCacheDir, loadCache, readManifest, type ImageSet } from './cache.js';
 import { renderFaces } from './faces.js';
 import { preprocess, type PreprocessOptions } from './preprocess.js';
 
@@ -18,11 +18,13 @@ export interface Dataset extends ImageSet {
 export const BUILTIN_FACES = 2048;
 
 /** The built-in faces, rendered once into data/builtin-<res> and loaded from there afterwards. */
-function builtinFaces(res: number, count = BUILTIN_FACES): Dataset {
+async function builtinFaces(res: number, count = BUILTIN_FACES): Promise<Dataset> {
   const dir = path.join('data', `builtin-${res}`);
   const fingerprint = `builtin-faces-v2-${count}-${res}`;
   if (readManifest(dir)?.source !== fingerprint) {
-    writeCache(dir, { res, crop: 'center', source: fingerprint, count, sources: [] }, renderFaces(count, res));
+    const out = new CacheWriter(dir);
+    out.shard(0, [renderFaces(count, res)], count);
+    await out.commit({ res, crop: 'center', source: fingerprint, count, sources: [] });
   }
   return { ...loadCache(dir), name: 'builtin', dir: path.resolve(dir), fingerprint };
 }
@@ -32,7 +34,7 @@ function builtinFaces(res: number, count = BUILTIN_FACES): Dataset {
  * reusing the cache), or undefined for the built-in faces.
  */
 export async function openDataset(data: string | undefined, res: number, prep: Omit<PreprocessOptions, 'res'>): Promise<Dataset> {
-  if (data === undefined) return builtinFaces(res);
+  if (data === undefined) return await builtinFaces(res);
   if (!fs.existsSync(data)) throw new GanError(`data folder not found: ${data}`);
   const dir = isCacheDir(data) ? data : (await preprocess(data, { ...prep, res })).dir;
   const set = loadCache(dir);

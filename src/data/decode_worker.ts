@@ -1,5 +1,6 @@
-// A preprocessing thread: decodes the chunks of files it is sent (see decodeAll in preprocess.ts) and sends
-// back one buffer with every file's pixels, in order, and the reasons of those it skipped.
+// A preprocessing thread (see Decoders in preprocess.ts): takes the next chunk of files from a counter it
+// shares with the other threads, and sends back one buffer with every file's pixels, in order, and the
+// reasons of those it skipped, until no chunk is left.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CropMode } from './cache.js';
 import { decodeImage } from './decode.js';
@@ -7,16 +8,21 @@ import { decodeImage } from './decode.js';
 const { res, crop } = workerData as { res: number; crop: CropMode };
 const size = res * res * 3;
 
-parentPort!.on('message', async ({ start, files }: { start: number; files: string[] }) => {
-  const pixels = new Uint8Array(files.length * size);
-  const skipped: (string | null)[] = [];
-  for (const [k, file] of files.entries()) {
-    try {
-      pixels.set(await decodeImage(file, res, crop), k * size);
-      skipped.push(null);
-    } catch (e) {
-      skipped.push((e as Error).message.split('\n')[0]);
+parentPort!.once('message', async ({ files, counter, chunk }: { files: string[]; counter: SharedArrayBuffer; chunk: number }) => {
+  const next = new Int32Array(counter);
+  for (let start = Atomics.add(next, 0, 1) * chunk; start < files.length; start = Atomics.add(next, 0, 1) * chunk) {
+    const part = files.slice(start, start + chunk);
+    const pixels = new Uint8Array(part.length * size);
+    const skipped: (string | null)[] = [];
+    for (const [k, file] of part.entries()) {
+      try {
+        pixels.set(await decodeImage(file, res, crop), k * size);
+        skipped.push(null);
+      } catch (e) {
+        skipped.push((e as Error).message.split('\n')[0]);
+      }
     }
+    parentPort!.postMessage({ start, pixels, skipped }, [pixels.buffer]);
   }
-  parentPort!.postMessage({ start, pixels, skipped }, [pixels.buffer]);
+  parentPort!.postMessage('done');
 });

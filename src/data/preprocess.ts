@@ -8,7 +8,7 @@ import 'sharp'; // loaded on the main thread before the decoding threads use it,
 import { GanError } from '../errors.js';
 import { say, type Logger } from '../log.js';
 import { progress } from '../progress.js';
-import { loadCache, readManifest, writeCache, type CropMode, type Manifest, type SourceEntry } from './cache.js';
+import { CacheWriter, loadCache, readManifest, SHARD_IMAGES, type CropMode, type Manifest, type SourceEntry } from './cache.js';
 
 export const RESOLUTIONS = [16, 32, 64, 128] as const;
 export const CROPS: readonly CropMode[] = ['center', 'celeba'];
@@ -20,6 +20,8 @@ export interface PreprocessOptions {
   out?: string;
   /** Decoding threads (default: one per core). */
   threads?: number;
+  /** Source files per shard (default SHARD_IMAGES). */
+  shardFiles?: number;
   logger?: Logger;
   quiet?: boolean;
 }
@@ -48,40 +50,49 @@ export function defaultCacheDir(folder: string, res: number): string {
   return path.join('data', `${path.basename(path.resolve(folder))}-${res}`);
 }
 
-const CHUNK = 32; // files per message to a decoding thread
+const CHUNK = 32; // files per message from a decoding thread
 
-/** Decodes `files` on worker threads (decode_worker.ts), each kept two chunks ahead; reports each file once. */
-async function decodeAll(files: string[], opts: PreprocessOptions, each: (i: number, got: Uint8Array | string) => void): Promise<void> {
-  const threads = Math.max(1, Math.min(opts.threads ?? os.availableParallelism(), Math.ceil(files.length / CHUNK)));
-  const workers = Array.from({ length: threads }, () =>
-    new Worker(new URL('./decode_worker.js', import.meta.url), { workerData: { res: opts.res, crop: opts.crop } }));
-  let next = 0;
-  const drive = (w: Worker) => new Promise<void>((resolve, reject) => {
-    let pending = 0;
-    const send = () => {
-      for (; pending < 2 && next < files.length; next += CHUNK, pending++) w.postMessage({ start: next, files: files.slice(next, next + CHUNK) });
-      if (pending === 0) resolve();
-    };
-    w.on('message', ({ start, pixels, skipped }: { start: number; pixels: Uint8Array; skipped: (string | null)[] }) => {
-      const size = pixels.length / skipped.length;
-      skipped.forEach((reason, k) => each(start + k, reason ?? pixels.subarray(k * size, (k + 1) * size)));
-      pending--;
-      send();
-    });
-    w.on('error', reject);
-    send();
-  });
-  try {
-    await Promise.all(workers.map(drive));
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+/** Decoding threads (decode_worker.ts), started early: they load their code while the folder is listed. */
+class Decoders {
+  private readonly workers: Worker[];
+
+  constructor(threads: number, opts: PreprocessOptions) {
+    this.workers = Array.from({ length: threads }, () =>
+      new Worker(new URL('./decode_worker.js', import.meta.url), { workerData: { res: opts.res, crop: opts.crop } }));
+  }
+
+  /**
+   * Decodes `files`, reporting each file once, as it comes back. The threads take chunks from a shared
+   * counter, so they never wait for this thread, which may be busy writing shards.
+   */
+  async decode(files: string[], each: (i: number, got: Uint8Array | string) => void): Promise<void> {
+    const counter = new SharedArrayBuffer(4);
+    await Promise.all(this.workers.map((w) => new Promise<void>((resolve, reject) => {
+      const receive = (m: 'done' | { start: number; pixels: Uint8Array; skipped: (string | null)[] }) => {
+        if (m === 'done') {
+          w.off('message', receive);
+          resolve();
+          return;
+        }
+        const size = m.pixels.length / m.skipped.length;
+        m.skipped.forEach((reason, k) => each(m.start + k, reason ?? m.pixels.subarray(k * size, (k + 1) * size)));
+      };
+      w.on('message', receive);
+      w.once('error', reject);
+      w.postMessage({ files, counter, chunk: CHUNK });
+    })));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
 
+/** Every file under root (not hidden), as sorted paths relative to it. */
 function listFiles(root: string): string[] {
   return (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
     .filter((d) => d.isFile() && !d.name.startsWith('.'))
-    .map((d) => path.relative(root, path.join(d.parentPath, d.name)))
+    .map((d) => (d.parentPath === root ? d.name : path.join(path.relative(root, d.parentPath), d.name)))
     .sort();
 }
 
@@ -93,70 +104,81 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
   if (!fs.existsSync(root)) throw new GanError(`folder not found: ${folder}`);
   if (!fs.statSync(root).isDirectory()) throw new GanError(`not a folder: ${folder}`);
   const dir = opts.out ?? defaultCacheDir(folder, opts.res);
-
-  const files = listFiles(root);
-  if (files.length === 0) throw new GanError(`no files in ${folder}`);
-  const stats = files.map((f) => fs.statSync(path.join(root, f)));
-
   const old = readManifest(dir);
-  const reusable = old && old.res === opts.res && old.crop === opts.crop ? old : undefined;
-  if (old && !reusable && !opts.quiet) say(`cache ${dir} was made with res ${old.res} crop ${old.crop}: rebuilding it`);
-  const previous = new Map((reusable?.sources ?? []).map((s) => [s.path, s]));
-  const sources: SourceEntry[] = files.map((p, i) => ({ path: p, size: stats[i].size, mtimeMs: stats[i].mtimeMs }));
-  const todo = sources.filter((s) => {
-    const was = previous.get(s.path);
-    return !(was && was.size === s.size && was.mtimeMs === s.mtimeMs);
-  });
-  const unchanged = reusable !== undefined && todo.length === 0 && reusable.sources.length === sources.length;
-  if (unchanged) {
-    const skipped = reusable.sources.filter((s) => s.skipped).length;
-    return { dir, manifest: reusable, cached: reusable.count, skipped, processed: 0, cacheHit: true, seconds: (performance.now() - t0) / 1000 };
-  }
+  const threads = Math.max(1, opts.threads ?? os.availableParallelism());
+  let decoders = old ? undefined : new Decoders(threads, opts); // a new cache: every file is work
+  try {
+    const files = listFiles(root);
+    if (files.length === 0) throw new GanError(`no files in ${folder}`);
+    const sources: SourceEntry[] = files.map((p) => ({ path: p, size: 0, mtimeMs: 0 }));
+    const stat = () => sources.forEach((s) => {
+      const st = fs.statSync(path.join(root, s.path));
+      [s.size, s.mtimeMs] = [st.size, st.mtimeMs];
+    });
+    if (old) stat(); // to compare with the manifest; for a new cache, while the threads decode
 
-  const imageBytes = opts.res * opts.res * 3;
-  const fresh = new Map<string, Uint8Array | string>(); // path -> pixels or skip reason
-  const bar = opts.quiet ? undefined : progress('preprocess', todo.length);
-  let done = 0;
-  await decodeAll(todo.map((s) => path.join(root, s.path)), opts, (i, got) => {
-    fresh.set(todo[i].path, got);
-    bar?.update(++done);
-  });
-  bar?.stop();
-
-  // Assemble in sorted path order: new pixels from this run, the rest from the old cache.
-  const oldPixels = reusable && reusable.count > 0 ? loadCache(dir).pixels : undefined;
-  let count = 0;
-  for (const s of sources) {
-    const got = fresh.get(s.path);
-    const was = previous.get(s.path);
-    if (got !== undefined ? typeof got !== 'string' : was?.index !== undefined) count++;
-  }
-  const pixels = new Uint8Array(count * imageBytes);
-  let index = 0;
-  for (const s of sources) {
-    const got = fresh.get(s.path);
-    if (typeof got === 'string') {
-      s.skipped = got;
-      continue;
+    const reusable = old && old.res === opts.res && old.crop === opts.crop ? old : undefined;
+    if (old && !reusable && !opts.quiet) say(`cache ${dir} was made with res ${old.res} crop ${old.crop}: rebuilding it`);
+    const previous = new Map((reusable?.sources ?? []).map((s) => [s.path, s]));
+    const unchangedFrom = (s: SourceEntry) => {
+      const was = previous.get(s.path);
+      return was && was.size === s.size && was.mtimeMs === s.mtimeMs ? was : undefined;
+    };
+    const todo = sources.flatMap((s, i) => (unchangedFrom(s) ? [] : [i]));
+    if (reusable && todo.length === 0 && reusable.sources.length === sources.length) {
+      const skipped = reusable.sources.filter((s) => s.skipped).length;
+      return { dir, manifest: reusable, cached: reusable.count, skipped, processed: 0, cacheHit: true, seconds: (performance.now() - t0) / 1000 };
     }
-    if (got === undefined) {
-      const was = previous.get(s.path)!;
-      if (was.skipped !== undefined) {
-        s.skipped = was.skipped;
-        continue;
+
+    // Each source's pixels or skip reason: from the old cache now, from the decoding threads as they come.
+    const imageBytes = opts.res * opts.res * 3;
+    const oldPixels = reusable && reusable.count > 0 ? loadCache(dir).pixels : undefined;
+    const got: (Uint8Array | string | undefined)[] = sources.map((s) => {
+      const was = unchangedFrom(s);
+      if (!was) return undefined;
+      return was.skipped ?? oldPixels!.subarray(was.index! * imageBytes, (was.index! + 1) * imageBytes);
+    });
+    // Shard k holds the readable images among sources k·perShard .. (k+1)·perShard, written as soon as
+    // the last of them is in, while the threads decode the rest.
+    const out = new CacheWriter(dir);
+    const perShard = opts.shardFiles ?? SHARD_IMAGES;
+    const waiting = Array.from({ length: Math.ceil(sources.length / perShard) }, (_, k) =>
+      got.slice(k * perShard, (k + 1) * perShard).filter((g) => g === undefined).length);
+    const complete = (k: number) => out.shard(k, got.slice(k * perShard, (k + 1) * perShard).filter((g): g is Uint8Array => typeof g !== 'string'));
+    let count = 0;
+    let manifest: Manifest;
+    try {
+      waiting.forEach((n, k) => n === 0 && complete(k));
+      const bar = opts.quiet ? undefined : progress('preprocess', todo.length);
+      let done = 0;
+      decoders ??= new Decoders(threads, opts);
+      const decoding = decoders.decode(todo.map((i) => path.join(root, sources[i].path)), (t, result) => {
+        const i = todo[t];
+        got[i] = result;
+        bar?.update(++done);
+        const k = Math.floor(i / perShard);
+        if (--waiting[k] === 0) complete(k);
+      });
+      if (!old) stat();
+      await decoding;
+      bar?.stop();
+      got.forEach((g, i) => {
+        if (typeof g === 'string') sources[i].skipped = g;
+        else sources[i].index = count++;
+      });
+      if (count === 0) {
+        const first = sources[0];
+        throw new GanError(`no readable images in ${folder}: all ${sources.length} files skipped (${first.path}: ${first.skipped})`);
       }
-      pixels.set(oldPixels!.subarray(was.index! * imageBytes, (was.index! + 1) * imageBytes), index * imageBytes);
-    } else {
-      pixels.set(got, index * imageBytes);
+      manifest = await out.commit({ res: opts.res, crop: opts.crop, source: root, count, sources });
+    } catch (e) {
+      await out.abandon();
+      throw e;
     }
-    s.index = index++;
+    const skipped = sources.length - count;
+    opts.logger?.info({ event: 'preprocess', dir, count, skipped, processed: todo.length }, 'preprocess done');
+    return { dir, manifest, cached: count, skipped, processed: todo.length, cacheHit: false, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await decoders?.close();
   }
-  if (count === 0) {
-    const first = sources[0];
-    throw new GanError(`no readable images in ${folder}: all ${sources.length} files skipped (${first.path}: ${first.skipped})`);
-  }
-  const manifest = writeCache(dir, { res: opts.res, crop: opts.crop, source: root, count, sources }, pixels);
-  const skipped = sources.length - count;
-  opts.logger?.info({ event: 'preprocess', dir, count, skipped, processed: todo.length }, 'preprocess done');
-  return { dir, manifest, cached: count, skipped, processed: todo.length, cacheHit: false, seconds: (performance.now() - t0) / 1000 };
 }

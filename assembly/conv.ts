@@ -150,30 +150,44 @@ function panels(w: usize, bp: usize, K: i32, Co: i32): void {
   }
 }
 
-const round4 = (n: i32): i32 => (n + 3) & ~3;
-const round8 = (n: i32): i32 => (n + 7) & ~7;
+// @ts-ignore: decorator
+@inline function round4(n: i32): i32 { return (n + 3) & ~3; }
+// @ts-ignore: decorator
+@inline function round8(n: i32): i32 { return (n + 7) & ~7; }
 
-/** Bytes of scratch conv2d needs: panels of W, a block of A, a block of y. */
-export function conv2dScratch(MB: i32, TB: i32): usize {
-  const K = KH * KW * CI;
-  return (<usize>K * round8(CO) + <usize>round4(MB) * (TB * CI + round8(CO))) << 2;
+// A kernel's blocks and where the parts of its scratch start, set by its layout function (which the kernel
+// and the export telling the caller how many bytes to allocate both call).
+let MB: i32, TB: i32;
+let PART1: usize, PART2: usize, PART3: usize;
+
+/** conv2d: panels of W [Co8/8][K][8] | a block of A [MB][TB·Ci] | a block of y [MB][Co8]; returns the bytes. */
+function conv2dLayout(scratch: usize, pixels: i32, taps: i32): usize {
+  MB = round4(max(1, pixels));
+  TB = max(1, taps);
+  const Co8 = round8(CO);
+  PART1 = scratch;
+  PART2 = PART1 + (<usize>(KH * KW * CI) * Co8 << 2);
+  PART3 = PART2 + (<usize>MB * TB * CI << 2);
+  return PART3 + (<usize>MB * Co8 << 2) - scratch;
+}
+
+export function conv2dScratch(pixels: i32, taps: i32): usize {
+  return conv2dLayout(0, pixels, taps);
 }
 
 /**
  * y = A · W, MB output pixels and TB taps at a time: the block of A stays in the cache while every panel
  * of W passes over it, and a panel's part for TB taps stays in the first-level cache.
  */
-export function conv2d(x: usize, w: usize, y: usize, scratch: usize, MB: i32, TB: i32): void {
-  const K = KH * KW * CI, taps = KH * KW, M = N * HO * WO, Co8 = round8(CO);
-  MB = round4(MB);
-  const bp = scratch;
-  const a = bp + (<usize>K * Co8 << 2);
-  const c = a + (<usize>MB * TB * CI << 2);
+export function conv2d(x: usize, w: usize, y: usize, scratch: usize, pixels: i32, taps: i32): void {
+  conv2dLayout(scratch, pixels, taps);
+  const K = KH * KW * CI, M = N * HO * WO, Co8 = round8(CO);
+  const bp = PART1, a = PART2, c = PART3;
   panels(w, bp, K, CO);
   for (let m0 = 0; m0 < M; m0 += MB) {
     const mb = min(MB, M - m0), mb4 = round4(mb);
-    for (let t0 = 0; t0 < taps; t0 += TB) {
-      const t1 = min(taps, t0 + TB), kc = (t1 - t0) * CI, k0 = t0 * CI;
+    for (let t0 = 0; t0 < KH * KW; t0 += TB) {
+      const t1 = min(KH * KW, t0 + TB), kc = (t1 - t0) * CI, k0 = t0 * CI;
       im2col(x, a, m0, mb4, t0, t1, kc, <usize>kc << 2, 16);
       for (let j = 0; j < Co8; j += 8) {
         const b = bp + ((<usize>j * K + <usize>k0 * 8) << 2);
@@ -186,30 +200,43 @@ export function conv2d(x: usize, w: usize, y: usize, scratch: usize, MB: i32, TB
   }
 }
 
-/** Bytes of scratch conv2dFilterGrad needs: blocks of A and of dy, and dw when it needs padding. */
-export function filterGradScratch(MB: i32, TB: i32): usize {
+/**
+ * conv2dFilterGrad: a block of A in groups of four columns [TB·Ci/4][MB][4] | dy's block in panels
+ * [Co8/8][MB][8] | dw padded to [K4][Co8] when K or Co need it; returns the bytes. Every block of taps but
+ * the last starts and ends on a group of four columns (TB·Ci a multiple of 4), so the tiles of one block
+ * never write the rows of another, nor past row K4.
+ */
+function filterGradLayout(scratch: usize, pixels: i32, taps: i32): usize {
+  MB = max(1, pixels);
+  const quad = 4 / ((CI & 3) === 0 ? 4 : (CI & 1) === 0 ? 2 : 1); // taps whose channels fill groups of four
+  TB = max(quad, taps - taps % quad);
   const K = KH * KW * CI, Co8 = round8(CO);
-  const padded = (K & 3) !== 0 || Co8 !== CO;
-  return (<usize>MB * (round4(TB * CI) + Co8) + (padded ? <usize>round4(K) * Co8 : 0)) << 2;
+  PART1 = scratch;
+  PART2 = PART1 + (<usize>MB * round4(TB * CI) << 2);
+  PART3 = PART2 + (<usize>MB * Co8 << 2);
+  return PART3 + ((K & 3) !== 0 || Co8 !== CO ? <usize>round4(K) * Co8 << 2 : 0) - scratch;
+}
+
+export function filterGradScratch(pixels: i32, taps: i32): usize {
+  return filterGradLayout(0, pixels, taps);
 }
 
 /**
  * dw = Aᵀ · dy, MB output pixels and TB taps at a time. A 4×8 tile of dw sums over the MB pixels: the block of
  * A is laid out four columns at a time and dy's in panels of eight, so that both are read in order.
  */
-export function conv2dFilterGrad(x: usize, dy: usize, dw: usize, scratch: usize, MB: i32, TB: i32): void {
-  const K = KH * KW * CI, taps = KH * KW, M = N * HO * WO, Co8 = round8(CO);
-  const a = scratch;
-  const b = a + (<usize>MB * round4(TB * CI) << 2);
+export function conv2dFilterGrad(x: usize, dy: usize, dw: usize, scratch: usize, pixels: i32, taps: i32): void {
+  filterGradLayout(scratch, pixels, taps);
+  const K = KH * KW * CI, M = N * HO * WO, Co8 = round8(CO);
   const padded = (K & 3) !== 0 || Co8 !== CO;
-  const c = padded ? b + (<usize>MB * Co8 << 2) : dw;
+  const a = PART1, b = PART2, c = padded ? PART3 : dw;
   const cr = <usize>Co8 << 2;
   memory.fill(c, 0, <usize>round4(K) * cr);
   for (let m0 = 0; m0 < M; m0 += MB) {
     const mb = min(MB, M - m0);
     panels(dy + (<usize>m0 * CO << 2), b, mb, CO);
-    for (let t0 = 0; t0 < taps; t0 += TB) {
-      const t1 = min(taps, t0 + TB), kc4 = round4((t1 - t0) * CI), k0 = t0 * CI;
+    for (let t0 = 0; t0 < KH * KW; t0 += TB) {
+      const t1 = min(KH * KW, t0 + TB), kc4 = round4((t1 - t0) * CI), k0 = t0 * CI;
       const group = <usize>mb << 4;
       im2col(x, a, m0, mb, t0, t1, kc4, 16, group);
       for (let i = 0; i < kc4; i += 4) {
@@ -222,22 +249,28 @@ export function conv2dFilterGrad(x: usize, dy: usize, dw: usize, scratch: usize,
   if (padded) for (let k = 0; k < K; k++) copy(dw + (<usize>k * CO << 2), c + <usize>k * cr, <usize>CO << 2);
 }
 
-/** Bytes of scratch conv2dInputGrad needs: panels of Wᵀ, a block of dy · Wᵀ, a last partial row group of dy. */
-export function inputGradScratch(MB: i32): usize {
+/** conv2dInputGrad: panels of Wᵀ [K8/8][Co][8] | a block of dy · Wᵀ [MB][K8] | dy's last rows [4][Co]; returns the bytes. */
+function inputGradLayout(scratch: usize, pixels: i32): usize {
+  MB = round4(max(1, pixels));
   const K8 = round8(KH * KW * CI);
-  return (<usize>K8 * CO + <usize>round4(MB) * K8 + 4 * <usize>CO) << 2;
+  PART1 = scratch;
+  PART2 = PART1 + (<usize>K8 * CO << 2);
+  PART3 = PART2 + (<usize>MB * K8 << 2);
+  return PART3 + (<usize>CO << 4) - scratch;
+}
+
+export function inputGradScratch(pixels: i32): usize {
+  return inputGradLayout(0, pixels);
 }
 
 /**
  * dx = col2im(dy · Wᵀ), MB pixels of dy at a time: each row of the product is added, tap by tap, to the
  * pixels of dx that the tap reaches (up to (KH/SH)·(KW/SW) of them per pixel of dx).
  */
-export function conv2dInputGrad(dy: usize, w: usize, dx: usize, scratch: usize, MB: i32): void {
+export function conv2dInputGrad(dy: usize, w: usize, dx: usize, scratch: usize, pixels: i32): void {
+  inputGradLayout(scratch, pixels);
   const K = KH * KW * CI, K8 = round8(K), M = N * HO * WO;
-  MB = round4(MB);
-  const bp = scratch;
-  const cols = bp + (<usize>K8 * CO << 2);
-  const last = cols + (<usize>MB * K8 << 2);
+  const bp = PART1, cols = PART2, last = PART3;
   // Wᵀ in panels: bp[j][co][l] = w[j·8 + l][co], zero past K.
   for (let j = 0; j < K8; j += 8) {
     for (let o = 0; o < CO; o++) {

@@ -1,8 +1,7 @@
 // AssemblyScript, compiled to dist/resize.wasm by `npm run build` (asc, with SIMD): the two passes of a
 // separable resampling of one square crop of an 8-bit RGBA image to res×res RGB. One pixel is one f32x4
-// vector (the alpha lane is carried along and dropped), converted from bytes once. Both passes run down
-// columns, 4 pixels at a time under one weight: the first pass writes its result transposed, so the second
-// reads it as rows.
+// vector (the alpha lane is carried along and dropped). Both passes run down columns, 4 pixels at a time
+// under one weight: the first pass writes its result transposed, so the second reads it as rows.
 // src/data/resize.ts computes the filter taps and lays everything out in this module's memory.
 
 /** First byte of memory free for the caller. */
@@ -29,40 +28,26 @@ export function heapBase(): usize {
  * src: the crop's top-left pixel, rows rowBytes apart, 4 bytes per pixel; the crop is side×side, read
  * 4 pixels at a time (up to 3 pixels past its right edge). res is a multiple of 4.
  * first[i] (i32) and weights[i·K ..] (f32): output i reads inputs first[i] .. first[i]+K-1, in both directions.
- * pixels: side×(side rounded up to 4) f32x4 scratch; mid: (side rounded up to 4)×res f32x4 scratch;
- * out: res×res×3 bytes.
+ * mid: (side rounded up to 4)×res f32x4 scratch; out: res×res×3 bytes.
  */
 export function resize(src: usize, rowBytes: i32, side: i32, res: i32,
-                       first: usize, weights: usize, K: i32, pixels: usize, mid: usize, out: usize): void {
-  const width = (side + 3) & ~3;
-  const line = <usize>width << 4; // bytes per row of pixels
-  // The crop as f32x4 pixels, each converted once (an enlargement reads every input row K/scale times).
-  for (let y = 0; y < side; y++) {
-    let p = src + <usize>(y * rowBytes);
-    let q = pixels + <usize>y * line;
-    for (let x = 0; x < width; x += 4, p += 16, q += 64) {
-      const bytes = v128.load(p);
-      v128.store(q, f32s(bytes, true, false));
-      v128.store(q, f32s(bytes, true, true), 16);
-      v128.store(q, f32s(bytes, false, false), 32);
-      v128.store(q, f32s(bytes, false, true), 48);
-    }
-  }
+                       first: usize, weights: usize, K: i32, mid: usize, out: usize): void {
   const column = <usize>res << 4; // bytes per row of mid: one output row's worth of a source column
   // Vertical: output row i of source column x goes to mid[x][i].
   for (let i = 0; i < res; i++) {
-    const row = pixels + <usize>load<i32>(first + (<usize>i << 2)) * line;
+    const row = src + <usize>(load<i32>(first + (<usize>i << 2)) * rowBytes);
     const w = weights + (<usize>(i * K) << 2);
-    for (let x = 0; x < width; x += 4) {
+    for (let x = 0; x < side; x += 4) {
       let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      let p = row + (<usize>x << 4);
+      let p = row + (<usize>x << 2);
       for (let k = 0; k < K; k++) {
         const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
-        a0 = f32x4.add(a0, f32x4.mul(wk, v128.load(p)));
-        a1 = f32x4.add(a1, f32x4.mul(wk, v128.load(p, 16)));
-        a2 = f32x4.add(a2, f32x4.mul(wk, v128.load(p, 32)));
-        a3 = f32x4.add(a3, f32x4.mul(wk, v128.load(p, 48)));
-        p += line;
+        const bytes = v128.load(p);
+        a0 = f32x4.add(a0, f32x4.mul(wk, f32s(bytes, true, false)));
+        a1 = f32x4.add(a1, f32x4.mul(wk, f32s(bytes, true, true)));
+        a2 = f32x4.add(a2, f32x4.mul(wk, f32s(bytes, false, false)));
+        a3 = f32x4.add(a3, f32x4.mul(wk, f32s(bytes, false, true)));
+        p += <usize>rowBytes;
       }
       const m = mid + <usize>x * column + (<usize>i << 4);
       v128.store(m, a0);

@@ -17,29 +17,39 @@ function besideTarget(target: string): string {
 
 export function writeFileAtomic(target: string, data: string | Uint8Array): void {
   const tmp = besideTarget(target);
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
-  fs.renameSync(tmp, target);
 }
 
 /** writeFileAtomic of the parts, one after the other, on libuv's threads: the caller's thread goes on meanwhile. */
 export async function writeFileAtomicInBackground(target: string, parts: Uint8Array[]): Promise<void> {
   const tmp = besideTarget(target);
-  const file = await fs.promises.open(tmp, 'w');
   try {
-    for (let i = 0; i < parts.length; i += 1024) { // at most IOV_MAX buffers a call
-      const some = parts.slice(i, i + 1024);
-      const { bytesWritten } = await file.writev(some);
-      if (bytesWritten !== some.reduce((n, p) => n + p.length, 0)) throw new Error(`${target}: short write (disk full?)`);
+    const file = await fs.promises.open(tmp, 'w');
+    try {
+      for (let i = 0; i < parts.length; i += 1024) { // at most IOV_MAX buffers a call
+        const some = parts.slice(i, i + 1024);
+        const { bytesWritten } = await file.writev(some);
+        if (bytesWritten !== some.reduce((n, p) => n + p.length, 0)) throw new Error(`${target}: short write (disk full?)`);
+      }
+      await file.sync();
+    } finally {
+      await file.close();
     }
-    await file.sync();
-  } finally {
-    await file.close();
+    await fs.promises.rename(tmp, target);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
   }
-  await fs.promises.rename(tmp, target);
 }

@@ -1,5 +1,6 @@
 // Our wasm kernels against the cpu backend (the reference), on many shapes.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.js';
@@ -35,6 +36,8 @@ function cases(): Case[] {
       }
     }
   }
+  // Many taps of an odd number of channels: the filter gradient works through several blocks of taps.
+  out.push({ x: [2, 12, 12, 5], k: 8, co: 8, stride: 1, pad: 'same' }, { x: [1, 10, 10, 7], k: 7, co: 3, stride: 2, pad: 'valid' });
   return out;
 }
 
@@ -74,6 +77,25 @@ test('Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter on wasm match the cpu
     }
   }
   assert.ok(worst > 0, 'the two backends really computed separately');
+});
+
+test('conv.wasm has no data of its own, so importing the backend\'s memory writes nothing into it', () => {
+  const bytes = fs.readFileSync(new URL('../conv.wasm', import.meta.url)); // dist/conv.wasm
+  const sections: number[] = [];
+  for (let at = 8; at < bytes.length;) { // after the magic number and version: id, LEB128 size, contents
+    sections.push(bytes[at++]);
+    let size = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[at++];
+      size |= (b & 0x7f) << shift;
+      if (b < 0x80) break;
+    }
+    at += size;
+  }
+  assert.ok(sections.includes(10), 'the module has code');
+  assert.ok(!sections.includes(11), 'no data section');
+  assert.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(bytes)).map((i) => `${i.module}.${i.name}:${i.kind}`).sort(),
+    ['env.memory:memory']);
 });
 
 test('dilated Conv2D on wasm matches the cpu backend', async () => {

@@ -88,15 +88,18 @@ export class CacheWriter {
   private readonly generation = Date.now().toString(36);
   private readonly shards: Manifest['shards'] = [];
   private readonly writes: Promise<void>[] = [];
+  private state: 'writing' | 'committed' | 'abandoned' = 'writing';
 
   constructor(readonly dir: string) {}
 
-  /** Shard i: the images, each [res, res, 3] bytes, one after the other (none: no shard). */
-  shard(i: number, images: Uint8Array[], count = images.length): void {
-    if (count === 0) return;
+  /** Shard i: `count` images of [res, res, 3] bytes, in `parts` one after the other (no images: no shard). */
+  shard(i: number, parts: Uint8Array[], count: number): void {
+    if (count === 0 || this.state !== 'writing') return;
     const file = `shard-${this.generation}-${String(i).padStart(5, '0')}.u8`;
     this.shards[i] = { file, count };
-    this.writes.push(writeFileAtomicInBackground(path.join(this.dir, file), images));
+    const write = writeFileAtomicInBackground(path.join(this.dir, file), parts);
+    write.catch(() => {}); // a failure surfaces in commit(); until then it must not end the process
+    this.writes.push(write);
   }
 
   /** Once every shard is on disk: the manifest (atomically), skipped.txt, and the shards no manifest names removed. */
@@ -105,17 +108,21 @@ export class CacheWriter {
     const shards = this.shards.filter((s) => s !== undefined);
     const manifest: Manifest = { format: CACHE_FORMAT, ...m, shards, updated: new Date().toISOString() };
     writeFileAtomic(path.join(this.dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
+    this.state = 'committed'; // from here on the cache is whole: what follows only tidies up
     const skipped = m.sources.filter((s) => s.skipped).map((s) => `${s.path}\t${s.skipped}`);
     writeFileAtomic(path.join(this.dir, 'skipped.txt'), skipped.length ? skipped.join('\n') + '\n' : '');
+    // Shards of earlier generations, and temporary files of writes a kill cut short.
     const keep = new Set(shards.map((s) => s.file));
     for (const f of fs.readdirSync(this.dir)) {
-      if (f.startsWith('shard-') && !keep.has(f)) fs.rmSync(path.join(this.dir, f), { force: true });
+      if ((f.startsWith('shard-') && !keep.has(f)) || f.startsWith('.shard-')) fs.rmSync(path.join(this.dir, f), { force: true });
     }
     return manifest;
   }
 
-  /** Removes the shards written so far (the old manifest and its shards stay as they were). */
+  /** Before commit: writes no more shards and removes those written (the old manifest and its shards stay). */
   async abandon(): Promise<void> {
+    if (this.state !== 'writing') return;
+    this.state = 'abandoned';
     await Promise.allSettled(this.writes);
     for (const s of this.shards) if (s) fs.rmSync(path.join(this.dir, s.file), { force: true });
   }

@@ -19,6 +19,7 @@ interface TurboJpeg {
 }
 
 const TJPF_RGBA = 7;
+const MAX_PIXELS = 40e6; // larger JPEGs go to sharp: this decoder's memory never shrinks
 
 let turboJpeg: WebAssembly.Module | undefined;
 
@@ -41,14 +42,15 @@ class JpegDecoder {
     this.tj = new WebAssembly.Instance(turboJpeg, { env, wasi_snapshot_preview1: { ...wasi, environ_sizes_get: () => 0 } }).exports as unknown as TurboJpeg;
     this.header = this.tj.malloc(16);
     this.handle = this.tj.tjInitDecompress();
+    if (!this.header || !this.handle) throw new Error('JPEG decoder out of memory');
   }
 
   private buffer(b: { at: number; size: number }, size: number): number {
     if (b.size < size) {
       if (b.at) this.tj.free(b.at);
       b.at = this.tj.malloc(size);
-      b.size = size;
       if (!b.at) throw new Error('JPEG decoder out of memory');
+      b.size = size;
     }
     return b.at;
   }
@@ -64,6 +66,7 @@ class JpegDecoder {
     const h = this.header;
     if (tj.tjDecompressHeader3(this.handle, input, jpeg.length, h, h + 4, h + 8, h + 12) !== 0) return undefined;
     const [width, height] = new Int32Array(tj.memory.buffer, h, 2);
+    if (width * height > MAX_PIXELS) return undefined; // sharp, with its own limits, and nothing kept here
     const out = this.buffer(this.output, width * height * 4);
     // status -1 also for a warning (a truncated file, corrupt data): then sharp has the last word
     if (tj.tjDecompress2(this.handle, input, jpeg.length, out, width, width * 4, height, TJPF_RGBA, 0) !== 0) return undefined;

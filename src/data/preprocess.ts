@@ -55,10 +55,23 @@ const CHUNK = 32; // files per message from a decoding thread
 /** Decoding threads (decode_worker.ts), started early: they load their code while the folder is listed. */
 class Decoders {
   private readonly workers: Worker[];
+  private readonly finished = new Set<Worker>();
+  private closing = false;
+  /** Rejects when a thread fails, or ends before its work is done. */
+  private readonly failure: Promise<never>;
 
   constructor(threads: number, opts: PreprocessOptions) {
     this.workers = Array.from({ length: threads }, () =>
       new Worker(new URL('./decode_worker.js', import.meta.url), { workerData: { res: opts.res, crop: opts.crop } }));
+    this.failure = new Promise<never>((_, reject) => {
+      for (const w of this.workers) {
+        w.on('error', reject);
+        w.on('exit', (code) => {
+          if (!this.closing && !this.finished.has(w)) reject(new Error(`a decoding thread stopped (exit code ${code})`));
+        });
+      }
+    });
+    this.failure.catch(() => {}); // decode() reports it
   }
 
   /**
@@ -67,23 +80,22 @@ class Decoders {
    */
   async decode(files: string[], each: (i: number, got: Uint8Array | string) => void): Promise<void> {
     const counter = new SharedArrayBuffer(4);
-    await Promise.all(this.workers.map((w) => new Promise<void>((resolve, reject) => {
-      const receive = (m: 'done' | { start: number; pixels: Uint8Array; skipped: (string | null)[] }) => {
+    await Promise.race([this.failure, Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+      w.on('message', (m: 'done' | { start: number; pixels: Uint8Array; skipped: (string | null)[] }) => {
         if (m === 'done') {
-          w.off('message', receive);
+          this.finished.add(w);
           resolve();
           return;
         }
         const size = m.pixels.length / m.skipped.length;
         m.skipped.forEach((reason, k) => each(m.start + k, reason ?? m.pixels.subarray(k * size, (k + 1) * size)));
-      };
-      w.on('message', receive);
-      w.once('error', reject);
+      });
       w.postMessage({ files, counter, chunk: CHUNK });
-    })));
+    })))]);
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
@@ -144,7 +156,10 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
     const perShard = opts.shardFiles ?? SHARD_IMAGES;
     const waiting = Array.from({ length: Math.ceil(sources.length / perShard) }, (_, k) =>
       got.slice(k * perShard, (k + 1) * perShard).filter((g) => g === undefined).length);
-    const complete = (k: number) => out.shard(k, got.slice(k * perShard, (k + 1) * perShard).filter((g): g is Uint8Array => typeof g !== 'string'));
+    const complete = (k: number) => {
+      const images = got.slice(k * perShard, (k + 1) * perShard).filter((g): g is Uint8Array => typeof g !== 'string');
+      out.shard(k, images, images.length);
+    };
     let count = 0;
     let manifest: Manifest;
     try {
@@ -172,6 +187,7 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
       }
       manifest = await out.commit({ res: opts.res, crop: opts.crop, source: root, count, sources });
     } catch (e) {
+      await decoders?.close(); // first, so no shard is started while the written ones are removed
       await out.abandon();
       throw e;
     }

@@ -8,7 +8,7 @@ interface Kernel {
   memory: WebAssembly.Memory;
   heapBase(): number;
   resize(src: number, rowBytes: number, side: number, res: number,
-    first: number, weights: number, K: number, pixels: number, mid: number, out: number): void;
+    first: number, weights: number, K: number, mid: number, out: number): void;
 }
 
 let kernel: Kernel | undefined;
@@ -75,21 +75,19 @@ export function resizeCrop(rgba: Uint8Array, imageWidth: number, box: { left: nu
   const { first, weights, K } = lanczosTaps(side, res);
   const rowBytes = imageWidth * 4;
   const rows = rgba.subarray(box.top * rowBytes, (box.top + side) * rowBytes);
-  // Layout: the crop's rows (+16 bytes: rows are read 4 pixels at a time) | first | weights | pixels | mid | out
+  // Layout: the crop's rows (+16 bytes: rows are read 4 pixels at a time) | first | weights | mid | out
   const align = (n: number) => (n + 15) & ~15;
-  const width = (side + 3) & ~3; // side rounded up to the 4 pixels read at once
   const srcAt = align(k.heapBase());
   const firstAt = align(srcAt + rows.length + 16);
   const weightsAt = firstAt + res * 4;
-  const pixelsAt = align(weightsAt + res * K * 4);
-  const midAt = pixelsAt + side * width * 16;
-  const outAt = midAt + width * res * 16;
+  const midAt = align(weightsAt + res * K * 4);
+  const outAt = midAt + ((side + 3) & ~3) * res * 16; // side rounded up to the 4 pixels read at once, by res
   const end = outAt + res * res * 3;
   if (end > k.memory.buffer.byteLength) k.memory.grow(Math.ceil((end - k.memory.buffer.byteLength) / 65536));
   const heap = new Uint8Array(k.memory.buffer);
   heap.set(rows, srcAt);
   new Int32Array(k.memory.buffer, firstAt, res).set(first);
   new Float32Array(k.memory.buffer, weightsAt, res * K).set(weights);
-  k.resize(srcAt + box.left * 4, rowBytes, side, res, firstAt, weightsAt, K, pixelsAt, midAt, outAt);
+  k.resize(srcAt + box.left * 4, rowBytes, side, res, firstAt, weightsAt, K, midAt, outAt);
   return heap.slice(outAt, outAt + res * res * 3);
 }

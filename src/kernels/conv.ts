@@ -11,12 +11,13 @@ import type { BackendWasm, KernelArgs, TensorInfo } from './wasm.js';
 interface ConvModule {
   geometry(n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number, kh: number, kw: number,
     sh: number, sw: number, dh: number, dw: number, pt: number, pl: number): void;
-  conv2dScratch(MB: number, TB: number): number;
-  conv2d(x: number, w: number, y: number, scratch: number, MB: number, TB: number): void;
-  filterGradScratch(MB: number, TB: number): number;
-  conv2dFilterGrad(x: number, dy: number, dw: number, scratch: number, MB: number, TB: number): void;
-  inputGradScratch(MB: number): number;
-  conv2dInputGrad(dy: number, w: number, dx: number, scratch: number, MB: number): void;
+  // pixels: output pixels a block; taps: filter taps a block (the module rounds both to what it needs)
+  conv2dScratch(pixels: number, taps: number): number;
+  conv2d(x: number, w: number, y: number, scratch: number, pixels: number, taps: number): void;
+  filterGradScratch(pixels: number, taps: number): number;
+  conv2dFilterGrad(x: number, dy: number, dw: number, scratch: number, pixels: number, taps: number): void;
+  inputGradScratch(pixels: number): number;
+  conv2dInputGrad(dy: number, w: number, dx: number, scratch: number, pixels: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -39,8 +40,7 @@ function engine(backend: BackendWasm): ConvModule {
   let m = instances.get(backend);
   if (!m) {
     const memory = (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
-    const env = { memory, abort: () => { throw new Error('conv.wasm aborted'); } };
-    m = new WebAssembly.Instance(compileConv(), { env }).exports as unknown as ConvModule;
+    m = new WebAssembly.Instance(compileConv(), { env: { memory } }).exports as unknown as ConvModule;
     instances.set(backend, m);
   }
   return m;
@@ -56,6 +56,7 @@ function run(backend: BackendWasm, info: tf.backend_util.Conv2DInfo, bytes: (m: 
     info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
     info.padInfo.top, info.padInfo.left);
   const scratch = backend.wasm._malloc(bytes(m));
+  if (!scratch) throw new Error(`out of WebAssembly memory for a convolution's ${bytes(m)} bytes of scratch`);
   try {
     body(m, scratch);
   } finally {
@@ -63,9 +64,9 @@ function run(backend: BackendWasm, info: tf.backend_util.Conv2DInfo, bytes: (m: 
   }
 }
 
-// Block sizes: MB output pixels at a time, and TB filter taps (TB·Ci of the product's inner dimension), so
-// that a block of patches stays in the second-level cache and a panel of the filter in the first.
-const tapsFor = (ci: number, floats: number) => Math.max(1, Math.floor(floats / ci));
+// Blocks: so many output pixels at a time, and so many filter taps (taps·Ci of the product's inner
+// dimension), so that a block of patches stays in the second-level cache and a panel of the filter in the first.
+const tapsFor = (ci: number, floats: number) => Math.max(1, Math.floor(floats / Math.max(1, ci)));
 
 function nhwcOnly(kernel: string, dataFormat: string) {
   if (dataFormat === 'NCHW' || dataFormat === 'channelsFirst') throw new Error(`${kernel}: only NHWC is supported on wasm`);
@@ -79,9 +80,9 @@ export function conv2d(args: KernelArgs): TensorInfo {
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
     strides, dilations, pad, dimRoundingMode);
   const y = backend.makeOutput(info.outShape, 'float32');
-  const [MB, TB] = [64, tapsFor(info.inChannels, 512)];
-  run(backend, info, (m) => m.conv2dScratch(MB, TB), (m, scratch) =>
-    m.conv2d(offset(backend, x), offset(backend, filter), offset(backend, y), scratch, MB, TB));
+  const [pixels, taps] = [64, tapsFor(info.inChannels, 512)];
+  run(backend, info, (m) => m.conv2dScratch(pixels, taps), (m, scratch) =>
+    m.conv2d(offset(backend, x), offset(backend, filter), offset(backend, y), scratch, pixels, taps));
   return y;
 }
 
@@ -93,9 +94,9 @@ export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
   const dx = backend.makeOutput(inputShape, 'float32');
   const K8 = Math.ceil((info.filterHeight * info.filterWidth * info.inChannels) / 8) * 8;
-  const MB = Math.min(256, Math.max(4, Math.floor(65536 / K8)));
-  run(backend, info, (m) => m.inputGradScratch(MB), (m, scratch) =>
-    m.conv2dInputGrad(offset(backend, dy), offset(backend, filter), offset(backend, dx), scratch, MB));
+  const pixels = Math.min(256, Math.max(4, Math.floor(65536 / K8)));
+  run(backend, info, (m) => m.inputGradScratch(pixels), (m, scratch) =>
+    m.conv2dInputGrad(offset(backend, dy), offset(backend, filter), offset(backend, dx), scratch, pixels));
   return dx;
 }
 
@@ -106,8 +107,8 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
   const dw = backend.makeOutput(filterShape, 'float32');
-  const [MB, TB] = [256, tapsFor(info.inChannels, 256)];
-  run(backend, info, (m) => m.filterGradScratch(MB, TB), (m, scratch) =>
-    m.conv2dFilterGrad(offset(backend, x), offset(backend, dy), offset(backend, dw), scratch, MB, TB));
+  const [pixels, taps] = [256, tapsFor(info.inChannels, 256)];
+  run(backend, info, (m) => m.filterGradScratch(pixels, taps), (m, scratch) =>
+    m.conv2dFilterGrad(offset(backend, x), offset(backend, dy), offset(backend, dw), scratch, pixels, taps));
   return dw;
 }

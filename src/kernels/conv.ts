@@ -46,19 +46,29 @@ function engine(backend: BackendWasm): ConvModule {
   return m;
 }
 
-const offset = (backend: BackendWasm, t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-
-/** Runs `body` with the module set to the convolution's geometry and `bytes(module)` of scratch memory. */
-function run(backend: BackendWasm, info: tf.backend_util.Conv2DInfo, bytes: (m: ConvModule) => number,
-  body: (m: ConvModule, scratch: number) => void): void {
+/**
+ * One convolution of `kernel`: its output, made here; the module set to the geometry of `info`; `bytes(module)`
+ * of scratch memory for the time of `body`, which gets the tensors' places in memory.
+ */
+function convolve(args: KernelArgs, kernel: string, info: tf.backend_util.Conv2DInfo, outShape: number[],
+  bytes: (m: ConvModule) => number, body: (m: ConvModule, at: (t: TensorInfo) => number, out: number, scratch: number) => void): TensorInfo {
+  const { dataFormat } = args.attrs as { dataFormat?: string };
+  if (dataFormat === 'NCHW' || dataFormat === 'channelsFirst') throw new Error(`${kernel}: only NHWC is supported on wasm`);
+  const backend = args.backend as BackendWasm;
+  const out = backend.makeOutput(outShape, 'float32');
   const m = engine(backend);
   m.geometry(info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
     info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
     info.padInfo.top, info.padInfo.left);
   const scratch = backend.wasm._malloc(bytes(m));
-  if (!scratch) throw new Error(`out of WebAssembly memory for a convolution's ${bytes(m)} bytes of scratch`);
   try {
-    body(m, scratch);
+    if (!scratch) throw new Error(`out of WebAssembly memory for a convolution's ${bytes(m)} bytes of scratch`);
+    const at = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    body(m, at, at(out), scratch);
+    return out;
+  } catch (e) {
+    backend.disposeData(out.dataId);
+    throw e;
   } finally {
     backend.wasm._free(scratch);
   }
@@ -68,47 +78,32 @@ function run(backend: BackendWasm, info: tf.backend_util.Conv2DInfo, bytes: (m: 
 // dimension), so that a block of patches stays in the second-level cache and a panel of the filter in the first.
 const tapsFor = (ci: number, floats: number) => Math.max(1, Math.floor(floats / Math.max(1, ci)));
 
-function nhwcOnly(kernel: string, dataFormat: string) {
-  if (dataFormat === 'NCHW' || dataFormat === 'channelsFirst') throw new Error(`${kernel}: only NHWC is supported on wasm`);
-}
+type Shape4 = [number, number, number, number];
 
 export function conv2d(args: KernelArgs): TensorInfo {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as tf.Conv2DAttrs;
-  nhwcOnly('Conv2D', dataFormat);
-  const backend = args.backend as BackendWasm;
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
-    strides, dilations, pad, dimRoundingMode);
-  const y = backend.makeOutput(info.outShape, 'float32');
+  const { strides, pad, dilations, dimRoundingMode } = args.attrs as unknown as tf.Conv2DAttrs;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, dilations, pad, dimRoundingMode);
   const [pixels, taps] = [64, tapsFor(info.inChannels, 512)];
-  run(backend, info, (m) => m.conv2dScratch(pixels, taps), (m, scratch) =>
-    m.conv2d(offset(backend, x), offset(backend, filter), offset(backend, y), scratch, pixels, taps));
-  return y;
+  return convolve(args, 'Conv2D', info, info.outShape, (m) => m.conv2dScratch(pixels, taps),
+    (m, at, y, scratch) => m.conv2d(at(x), at(filter), y, scratch, pixels, taps));
 }
 
 export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { inputShape, strides, pad, dataFormat, dimRoundingMode } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  nhwcOnly('Conv2DBackpropInput', dataFormat);
-  const backend = args.backend as BackendWasm;
-  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
-  const dx = backend.makeOutput(inputShape, 'float32');
+  const { inputShape, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad, dimRoundingMode);
   const K8 = Math.ceil((info.filterHeight * info.filterWidth * info.inChannels) / 8) * 8;
   const pixels = Math.min(256, Math.max(4, Math.floor(65536 / K8)));
-  run(backend, info, (m) => m.inputGradScratch(pixels), (m, scratch) =>
-    m.conv2dInputGrad(offset(backend, dy), offset(backend, filter), offset(backend, dx), scratch, pixels));
-  return dx;
+  return convolve(args, 'Conv2DBackpropInput', info, inputShape, (m) => m.inputGradScratch(pixels),
+    (m, at, dx, scratch) => m.conv2dInputGrad(at(dy), at(filter), dx, scratch, pixels));
 }
 
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  nhwcOnly('Conv2DBackpropFilter', dataFormat);
-  const backend = args.backend as BackendWasm;
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
-  const dw = backend.makeOutput(filterShape, 'float32');
+  const { strides, pad, dimRoundingMode, filterShape } = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode);
   const [pixels, taps] = [256, tapsFor(info.inChannels, 256)];
-  run(backend, info, (m) => m.filterGradScratch(pixels, taps), (m, scratch) =>
-    m.conv2dFilterGrad(offset(backend, x), offset(backend, dy), offset(backend, dw), scratch, pixels, taps));
-  return dw;
+  return convolve(args, 'Conv2DBackpropFilter', info, filterShape, (m) => m.filterGradScratch(pixels, taps),
+    (m, at, dw, scratch) => m.conv2dFilterGrad(at(x), at(dy), dw, scratch, pixels, taps));
 }

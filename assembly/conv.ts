@@ -206,6 +206,12 @@ export function conv2d(x: usize, w: usize, y: usize, scratch: usize, pixels: i32
  * the last starts and ends on a group of four columns (TB·Ci a multiple of 4), so the tiles of one block
  * never write the rows of another, nor past row K4.
  */
+/** Whether dw is summed in a padded copy: K (its rows) or Co (its columns) off the tile's 4×8. */
+// @ts-ignore: decorator
+@inline function paddedFilterGrad(): bool {
+  return ((KH * KW * CI) & 3) !== 0 || (CO & 7) !== 0;
+}
+
 function filterGradLayout(scratch: usize, pixels: i32, taps: i32): usize {
   MB = max(1, pixels);
   const quad = 4 / ((CI & 3) === 0 ? 4 : (CI & 1) === 0 ? 2 : 1); // taps whose channels fill groups of four
@@ -214,7 +220,7 @@ function filterGradLayout(scratch: usize, pixels: i32, taps: i32): usize {
   PART1 = scratch;
   PART2 = PART1 + (<usize>MB * round4(TB * CI) << 2);
   PART3 = PART2 + (<usize>MB * Co8 << 2);
-  return PART3 + ((K & 3) !== 0 || Co8 !== CO ? <usize>round4(K) * Co8 << 2 : 0) - scratch;
+  return PART3 + (paddedFilterGrad() ? <usize>round4(K) * Co8 << 2 : 0) - scratch;
 }
 
 export function filterGradScratch(pixels: i32, taps: i32): usize {
@@ -228,7 +234,7 @@ export function filterGradScratch(pixels: i32, taps: i32): usize {
 export function conv2dFilterGrad(x: usize, dy: usize, dw: usize, scratch: usize, pixels: i32, taps: i32): void {
   filterGradLayout(scratch, pixels, taps);
   const K = KH * KW * CI, M = N * HO * WO, Co8 = round8(CO);
-  const padded = (K & 3) !== 0 || Co8 !== CO;
+  const padded = paddedFilterGrad();
   const a = PART1, b = PART2, c = padded ? PART3 : dw;
   const cr = <usize>Co8 << 2;
   memory.fill(c, 0, <usize>round4(K) * cr);

@@ -1,6 +1,6 @@
 // `npm run bench`: how fast gan trains and preprocesses here, beside the peers (PyTorch, PIL) in the same run.
 // Prints one JSON line per measure. A benchmark, not a test: it is not part of npm test.
-//   npm run bench -- [--res 32,64] [--batch 64] [--iters N] [--threads N] [--backend NAME] [--profile] [--soak N] [--skip-peers]
+//   npm run bench -- [--res 32,64] [--batch 64] [--iters N] [--threads N] [--backend NAME] [--profile] [--soak N] [--skip-peers] [--only preprocess|train]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     soak: { type: 'string' },
     'skip-peers': { type: 'boolean', default: false },
+    only: { type: 'string' }, // preprocess or train
   },
 });
 
@@ -125,7 +126,8 @@ async function main() {
   const threads = args.threads ? Number(args.threads) : defaultThreads(tf.getBackend());
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, load: os.loadavg().map((l) => +l.toFixed(2)) };
   print({ measure: 'setup', backend: backend.name, threads, ...machine });
-  await preprocessSpeed(); // first, in a process as fresh as a `gan preprocess`
+  if (args.only !== 'train') await preprocessSpeed(); // first, in a process as fresh as a `gan preprocess`
+  if (args.only === 'preprocess') return;
 
   const ours: Record<string, number> = {};
   for (const res of args.res!.split(',').map(Number)) {

@@ -94,29 +94,38 @@ function withExif(jpeg: Buffer): Buffer {
 }
 
 test('plain JPEGs take the WebAssembly decoder and give exactly the pixels sharp gives', async () => {
+  // It decodes only the crop's rows and columns: sizes that put the crop's edges on and off the 8- and
+  // 16-pixel blocks, with and without chroma subsampling.
   const dir = tempDir();
-  const noise = (channels: 1 | 3) => sharp(Buffer.from(randomBytes(89 * 109 * channels, channels)), { raw: { width: 89, height: 109, channels } });
-  const plain = await noise(3).jpeg({ quality: 90 }).toBuffer();
-  const files = {
-    'plain.jpg': plain,
-    'progressive.jpg': await noise(3).jpeg({ quality: 90, progressive: true }).toBuffer(),
-    'gray.jpg': await noise(1).jpeg({ quality: 90 }).toBuffer(),
-  };
-  for (const [name, bytes] of Object.entries(files)) {
-    assert.equal(isPlainJpeg(bytes), true, name);
-    fs.writeFileSync(path.join(dir, name), bytes);
-    // the same image data behind an EXIF segment goes through sharp instead
-    const viaSharp = withExif(bytes);
-    assert.equal(isPlainJpeg(viaSharp), false, `${name} with EXIF`);
-    fs.writeFileSync(path.join(dir, `exif-${name}`), viaSharp);
-    for (const crop of ['center', 'celeba'] as const) {
-      for (const res of [16, 64]) {
-        const fast = await decodeImage(path.join(dir, name), res, crop);
-        const slow = await decodeImage(path.join(dir, `exif-${name}`), res, crop);
-        assert.deepEqual(fast, slow, `${name} ${crop} ${res}`);
+  for (const [width, height] of [[89, 109], [178, 218], [150, 100], [61, 77]]) {
+    const noise = (channels: 1 | 3) => sharp(Buffer.from(randomBytes(width * height * channels, width + channels)), { raw: { width, height, channels } });
+    const files = {
+      'plain.jpg': await noise(3).jpeg({ quality: 90 }).toBuffer(),
+      '444.jpg': await noise(3).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer(),
+      'progressive.jpg': await noise(3).jpeg({ quality: 90, progressive: true }).toBuffer(),
+      'gray.jpg': await noise(1).jpeg({ quality: 90 }).toBuffer(),
+    };
+    for (const [name, bytes] of Object.entries(files)) {
+      assert.equal(isPlainJpeg(bytes), true, name);
+      fs.writeFileSync(path.join(dir, name), bytes);
+      // the same image data behind an EXIF segment goes through sharp instead
+      const viaSharp = withExif(bytes);
+      assert.equal(isPlainJpeg(viaSharp), false, `${name} with EXIF`);
+      fs.writeFileSync(path.join(dir, `exif-${name}`), viaSharp);
+      for (const crop of ['center', 'celeba'] as const) {
+        for (const res of [16, 64]) {
+          const fast = await decodeImage(path.join(dir, name), res, crop);
+          const slow = await decodeImage(path.join(dir, `exif-${name}`), res, crop);
+          assert.deepEqual(fast, slow, `${width}x${height} ${name} ${crop} ${res}`);
+        }
       }
     }
   }
+  // Rows below the crop are never decoded, yet a file cut off there is still found truncated.
+  const plain = fs.readFileSync(path.join(dir, 'plain.jpg'));
+  const cut = path.join(dir, 'cut.jpg');
+  fs.writeFileSync(cut, plain.subarray(0, Math.round(plain.length * 0.9)));
+  await assert.rejects(decodeImage(cut, 64, 'celeba'), /premature end|truncat/i);
   const red = sharp({ create: { width: 8, height: 8, channels: 3, background: '#c81e28' } });
   assert.equal(isPlainJpeg(await red.clone().toColourspace('cmyk').jpeg().toBuffer()), false, 'CMYK');
   assert.equal(isPlainJpeg(await red.clone().jpeg().withIccProfile('p3').toBuffer()), false, 'ICC profile');

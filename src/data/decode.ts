@@ -1,76 +1,62 @@
 // One image file to res×res RGB bytes: decode, crop, resize. Plain JPEGs (the usual face dataset) are
-// decoded by libjpeg-turbo in WebAssembly (the build in @cwasm/jpeg-turbo): sharp gives the same pixels from
-// the same library but spends ~1 ms of libvips setup on each image, whatever its size, which is most of the
-// time for a small face. Everything else (other formats, EXIF rotation, ICC profiles, CMYK, 16 bits) goes
-// through sharp. Both end in the same resampler (resize.ts).
+// decoded by our WebAssembly build of libjpeg-turbo (native/jpeg.c), which decodes only the crop's rows and
+// columns: sharp gives the same pixels from the same library but spends ~1 ms of libvips setup on each image,
+// whatever its size, which is most of the time for a small face. Everything else (other formats, EXIF
+// rotation, ICC profiles, CMYK, 16 bits) goes through sharp. Both end in the same resampler (resize.ts).
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import type { CropMode } from './cache.js';
 import { resizeCrop } from './resize.js';
 
-/** The TurboJPEG functions @cwasm/jpeg-turbo's WebAssembly exports. */
-interface TurboJpeg {
+/** What native/jpeg.c exports. */
+interface JpegWasm {
   memory: WebAssembly.Memory;
-  malloc(bytes: number): number;
-  free(at: number): void;
-  tjInitDecompress(): number;
-  tjDecompressHeader3(handle: number, jpeg: number, size: number, width: number, height: number, subsampling: number, colorspace: number): number;
-  tjDecompress2(handle: number, jpeg: number, size: number, out: number, width: number, pitch: number, height: number, format: number, flags: number): number;
+  inputBuffer(size: number): number;
+  header(size: number): number;
+  decode(left: number, top: number, width: number, height: number): number;
 }
 
-const TJPF_RGBA = 7;
+interface Box { left: number; top: number; width: number; height: number }
+
 const MAX_PIXELS = 40e6; // larger JPEGs go to sharp: this decoder's memory never shrinks
 
-let turboJpeg: WebAssembly.Module | undefined;
+let jpegWasm: WebAssembly.Module | undefined;
 
-/**
- * libjpeg-turbo in WebAssembly, called directly rather than through the package's decode(): one decompressor
- * and one pair of buffers, kept from image to image, save a fifth of the time on a small face.
- */
+/** One libjpeg-turbo decompressor and its buffers, kept from image to image. */
 class JpegDecoder {
-  private readonly tj: TurboJpeg;
-  private readonly handle: number;
-  private input = { at: 0, size: 0 };
-  private output = { at: 0, size: 0 };
-  private readonly header: number; // width, height, subsampling, colour space: 4 int32
+  private readonly jpeg: JpegWasm;
 
   constructor() {
-    turboJpeg ??= new WebAssembly.Module(fs.readFileSync(createRequire(import.meta.url).resolve('@cwasm/jpeg-turbo/jpeg-turbo.wasm')));
-    // libjpeg's error exit longjmps: here, an exception out of the instance, which is then thrown away.
-    const env = { setjmp: () => 0, longjmp: () => { throw new Error('JPEG error'); } };
-    const wasi = Object.fromEntries(['environ_get', 'proc_exit', 'fd_close', 'fd_seek', 'fd_write'].map((f) => [f, () => { throw new Error(`${f}: no system calls here`); }]));
-    this.tj = new WebAssembly.Instance(turboJpeg, { env, wasi_snapshot_preview1: { ...wasi, environ_sizes_get: () => 0 } }).exports as unknown as TurboJpeg;
-    this.header = this.tj.malloc(16);
-    this.handle = this.tj.tjInitDecompress();
-    if (!this.header || !this.handle) throw new Error('JPEG decoder out of memory');
-  }
-
-  private buffer(b: { at: number; size: number }, size: number): number {
-    if (b.size < size) {
-      if (b.at) this.tj.free(b.at);
-      b.at = this.tj.malloc(size);
-      if (!b.at) throw new Error('JPEG decoder out of memory');
-      b.size = size;
-    }
-    return b.at;
+    jpegWasm ??= new WebAssembly.Module(fs.readFileSync(new URL('../../../native/jpeg.wasm', import.meta.url)));
+    // libjpeg's fatal errors become an exception out of the instance, which is then thrown away.
+    const env = { fail: (code: number) => { throw new Error(`JPEG error ${code}`); } };
+    const system = (name: string) => () => { throw new Error(`${name}: no system calls here`); };
+    const wasi = Object.fromEntries(['fd_close', 'fd_seek', 'fd_write', 'proc_exit'].map((f) => [f, system(f)]));
+    this.jpeg = new WebAssembly.Instance(jpegWasm, { env, wasi_snapshot_preview1: wasi }).exports as unknown as JpegWasm;
   }
 
   /**
-   * RGBA pixels (a view into the decoder's memory, valid until the next call), or undefined if libjpeg says
-   * no; an error thrown out of libjpeg leaves the decoder unusable.
+   * The crop's pixels as RGBA rows (a view into the decoder's memory, valid until the next call) with the
+   * crop's place in them, or undefined if libjpeg says no; an error thrown out of libjpeg leaves the decoder
+   * unusable.
    */
-  decode(jpeg: Uint8Array): { width: number; height: number; rgba: Uint8Array } | undefined {
-    const tj = this.tj;
-    const input = this.buffer(this.input, jpeg.length);
-    new Uint8Array(tj.memory.buffer, input, jpeg.length).set(jpeg);
-    const h = this.header;
-    if (tj.tjDecompressHeader3(this.handle, input, jpeg.length, h, h + 4, h + 8, h + 12) !== 0) return undefined;
-    const [width, height] = new Int32Array(tj.memory.buffer, h, 2);
+  decode(file: Uint8Array, crop: CropMode): { rgba: Uint8Array; width: number; box: Box } | undefined {
+    const j = this.jpeg;
+    // Rows below the crop are never read, so a file cut off there would pass for whole: one that does not
+    // end with its end-of-image marker goes to sharp, which knows truncation from other endings.
+    if (file[file.length - 2] !== 0xff || file[file.length - 1] !== 0xd9) return undefined;
+    const input = j.inputBuffer(file.length);
+    if (!input) return undefined;
+    new Uint8Array(j.memory.buffer, input, file.length).set(file);
+    const info = j.header(file.length);
+    if (!info) return undefined;
+    const [width, height] = new Int32Array(j.memory.buffer, info, 2);
     if (width * height > MAX_PIXELS) return undefined; // sharp, with its own limits, and nothing kept here
-    const out = this.buffer(this.output, width * height * 4);
-    // status -1 also for a warning (a truncated file, corrupt data): then sharp has the last word
-    if (tj.tjDecompress2(this.handle, input, jpeg.length, out, width, width * 4, height, TJPF_RGBA, 0) !== 0) return undefined;
-    return { width, height, rgba: new Uint8Array(tj.memory.buffer, out, width * height * 4) };
+    const box = cropBox(width, height, crop);
+    // null also for a warning (corrupt data, a truncated file): then sharp has the last word
+    const rgba = j.decode(box.left, box.top, box.width, box.height);
+    if (!rgba) return undefined;
+    const [left, decodedWidth, stride] = new Int32Array(j.memory.buffer, info + 8, 3);
+    return { rgba: new Uint8Array(j.memory.buffer, rgba, stride * box.height), width: decodedWidth, box: { ...box, left: box.left - left, top: 0 } };
   }
 }
 
@@ -85,7 +71,7 @@ const loadSharp = async () => (await (sharpModule ??= import('sharp'))).default;
  * The square to keep, in display orientation: the largest centred square, or CelebA's standard DCGAN crop
  * (the centred 108×108 box of a 178×218 image, scaled with the image's width).
  */
-export function cropBox(width: number, height: number, crop: CropMode): { left: number; top: number; width: number; height: number } {
+export function cropBox(width: number, height: number, crop: CropMode): Box {
   const side = Math.min(width, height, crop === 'center' ? Infinity : Math.round((108 * width) / 178));
   return { left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side };
 }
@@ -129,11 +115,11 @@ export async function decodeImage(file: string, res: number, crop: CropMode): Pr
   if (isPlainJpeg(input)) {
     let image;
     try {
-      image = (jpegDecoder ??= new JpegDecoder()).decode(input);
+      image = (jpegDecoder ??= new JpegDecoder()).decode(input, crop);
     } catch {
       jpegDecoder = undefined;
     }
-    if (image) return resizeCrop(image.rgba, image.width, cropBox(image.width, image.height, crop), res);
+    if (image) return resizeCrop(image.rgba, image.width, image.box, res);
     // damaged: sharp says why below
   }
   // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.

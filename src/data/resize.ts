@@ -8,7 +8,7 @@ interface Kernel {
   memory: WebAssembly.Memory;
   heapBase(): number;
   resize(src: number, rowBytes: number, side: number, res: number,
-    first: number, weights: number, K: number, mid: number, out: number): void;
+    first: number, weights: number, K: number, t: number, h: number, out: number): void;
 }
 
 let kernel: Kernel | undefined;
@@ -65,6 +65,44 @@ export function lanczosTaps(inSize: number, outSize: number): Taps {
   return taps;
 }
 
+/** Where resize() finds its taps and scratch in the kernel's memory, for one crop size and res. */
+interface Layout {
+  key: string;
+  firstAt: number;
+  weightsAt: number;
+  K: number;
+  tAt: number;
+  hAt: number;
+  outAt: number;
+  srcAt: number; // the crop's rows, copied in for each image, last since their length varies
+}
+
+let layout: Layout | undefined;
+
+/** The layout for side→res, with the taps written in (once, while images keep that size). */
+function layoutFor(k: Kernel, side: number, res: number): Layout {
+  const key = `${side}>${res}`;
+  if (layout?.key === key) return layout;
+  const { first, weights, K } = lanczosTaps(side, res);
+  const align = (n: number) => (n + 15) & ~15;
+  const rows = (side + 3) & ~3; // T and H hold whole blocks of 4
+  const firstAt = align(k.heapBase());
+  const weightsAt = align(firstAt + res * 4);
+  const tAt = align(weightsAt + res * K * 4);
+  const hAt = tAt + 3 * rows * 16;
+  const outAt = hAt + 3 * rows * res * 4;
+  const srcAt = align(outAt + res * res * 3);
+  grow(k, srcAt);
+  new Int32Array(k.memory.buffer, firstAt, res).set(first);
+  new Float32Array(k.memory.buffer, weightsAt, res * K).set(weights);
+  return (layout = { key, firstAt, weightsAt, K, tAt, hAt, outAt, srcAt });
+}
+
+function grow(k: Kernel, end: number): void {
+  const have = k.memory.buffer.byteLength;
+  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
+}
+
 /**
  * A square crop (box.width on a side) of an RGBA image `imageWidth` pixels wide (alpha is ignored),
  * resampled to res×res RGB bytes.
@@ -72,22 +110,12 @@ export function lanczosTaps(inSize: number, outSize: number): Taps {
 export function resizeCrop(rgba: Uint8Array, imageWidth: number, box: { left: number; top: number; width: number }, res: number): Uint8Array {
   const k = kernel ?? load();
   const side = box.width;
-  const { first, weights, K } = lanczosTaps(side, res);
+  const at = layoutFor(k, side, res);
   const rowBytes = imageWidth * 4;
   const rows = rgba.subarray(box.top * rowBytes, (box.top + side) * rowBytes);
-  // Layout: the crop's rows (+16 bytes: rows are read 4 pixels at a time) | first | weights | mid | out
-  const align = (n: number) => (n + 15) & ~15;
-  const srcAt = align(k.heapBase());
-  const firstAt = align(srcAt + rows.length + 16);
-  const weightsAt = firstAt + res * 4;
-  const midAt = align(weightsAt + res * K * 4);
-  const outAt = midAt + ((side + 3) & ~3) * res * 16; // side rounded up to the 4 pixels read at once, by res
-  const end = outAt + res * res * 3;
-  if (end > k.memory.buffer.byteLength) k.memory.grow(Math.ceil((end - k.memory.buffer.byteLength) / 65536));
+  grow(k, at.srcAt + rows.length + 16); // + 16: the last row is read 4 pixels at a time
   const heap = new Uint8Array(k.memory.buffer);
-  heap.set(rows, srcAt);
-  new Int32Array(k.memory.buffer, firstAt, res).set(first);
-  new Float32Array(k.memory.buffer, weightsAt, res * K).set(weights);
-  k.resize(srcAt + box.left * 4, rowBytes, side, res, firstAt, weightsAt, K, midAt, outAt);
-  return heap.slice(outAt, outAt + res * res * 3);
+  heap.set(rows, at.srcAt);
+  k.resize(at.srcAt + box.left * 4, rowBytes, side, res, at.firstAt, at.weightsAt, at.K, at.tAt, at.hAt, at.outAt);
+  return heap.slice(at.outAt, at.outAt + res * res * 3);
 }

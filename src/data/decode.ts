@@ -108,9 +108,34 @@ export function isPlainJpeg(b: Uint8Array): boolean {
   return false;
 }
 
-/** One file to RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image. */
-export async function decodeImage(file: string, res: number, crop: CropMode): Promise<Uint8Array> {
-  const input = fs.readFileSync(file); // on a decoding thread, which has nothing else to do meanwhile
+/** A file's bytes (valid until the next call) with its size and modification time when it was read. */
+export interface Source {
+  bytes: Uint8Array;
+  size: number;
+  mtimeMs: number;
+}
+
+let readBuffer = Buffer.alloc(0);
+
+/**
+ * Reads a whole file into a buffer kept from call to call: on a decoding thread, which has nothing else to do
+ * meanwhile. Its size and time come from the same open file, so the manifest records what was decoded.
+ */
+export function readSource(file: string): Source {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const { size, mtimeMs } = fs.fstatSync(fd);
+    if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(Math.max(size, 2 * readBuffer.length));
+    let got = 0;
+    for (let n = -1; got < size && n !== 0; got += n) n = fs.readSync(fd, readBuffer, got, size - got, got);
+    return { bytes: readBuffer.subarray(0, got), size, mtimeMs };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** An image file's bytes to RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image. */
+export async function decodeImage(input: Uint8Array, res: number, crop: CropMode): Promise<Uint8Array> {
   if (input.length === 0) throw new Error('empty file');
   if (isPlainJpeg(input)) {
     let image;

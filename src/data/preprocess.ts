@@ -75,20 +75,21 @@ class Decoders {
   }
 
   /**
-   * Decodes `files`, reporting each file once, as it comes back. The threads take chunks from a shared
-   * counter, so they never wait for this thread, which may be busy writing shards.
+   * Decodes `files`, reporting each file once, as it comes back, with the size and time it was read at.
+   * The threads take chunks from a shared counter, so they never wait for this thread.
    */
-  async decode(files: string[], each: (i: number, got: Uint8Array | string) => void): Promise<void> {
+  async decode(files: string[], each: (i: number, got: Uint8Array | string, size: number, mtimeMs: number) => void): Promise<void> {
     const counter = new SharedArrayBuffer(4);
     await Promise.race([this.failure, Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
-      w.on('message', (m: 'done' | { start: number; pixels: Uint8Array; skipped: (string | null)[] }) => {
+      w.on('message', (m: 'done' | { start: number; pixels: Uint8Array; stats: Float64Array; skipped: (string | null)[] }) => {
         if (m === 'done') {
           this.finished.add(w);
           resolve();
           return;
         }
         const size = m.pixels.length / m.skipped.length;
-        m.skipped.forEach((reason, k) => each(m.start + k, reason ?? m.pixels.subarray(k * size, (k + 1) * size)));
+        m.skipped.forEach((reason, k) =>
+          each(m.start + k, reason ?? m.pixels.subarray(k * size, (k + 1) * size), m.stats[2 * k], m.stats[2 * k + 1]));
       });
       w.postMessage({ files, counter, chunk: CHUNK });
     })))]);
@@ -123,11 +124,12 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
     const files = listFiles(root);
     if (files.length === 0) throw new GanError(`no files in ${folder}`);
     const sources: SourceEntry[] = files.map((p) => ({ path: p, size: 0, mtimeMs: 0 }));
-    const stat = () => sources.forEach((s) => {
-      const st = fs.statSync(path.join(root, s.path));
-      [s.size, s.mtimeMs] = [st.size, st.mtimeMs];
-    });
-    if (old) stat(); // to compare with the manifest; for a new cache, while the threads decode
+    if (old) { // to compare with the manifest (for a new cache, the threads note them as they read)
+      for (const s of sources) {
+        const st = fs.statSync(path.join(root, s.path));
+        [s.size, s.mtimeMs] = [st.size, st.mtimeMs];
+      }
+    }
 
     const reusable = old && old.res === opts.res && old.crop === opts.crop ? old : undefined;
     if (old && !reusable && !opts.quiet) say(`cache ${dir} was made with res ${old.res} crop ${old.crop}: rebuilding it`);
@@ -167,15 +169,14 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
       const bar = opts.quiet ? undefined : progress('preprocess', todo.length);
       let done = 0;
       decoders ??= new Decoders(threads, opts);
-      const decoding = decoders.decode(todo.map((i) => path.join(root, sources[i].path)), (t, result) => {
+      await decoders.decode(todo.map((i) => path.join(root, sources[i].path)), (t, result, size, mtimeMs) => {
         const i = todo[t];
         got[i] = result;
+        [sources[i].size, sources[i].mtimeMs] = [size, mtimeMs];
         bar?.update(++done);
         const k = Math.floor(i / perShard);
         if (--waiting[k] === 0) complete(k);
       });
-      if (!old) stat();
-      await decoding;
       bar?.stop();
       got.forEach((g, i) => {
         if (typeof g === 'string') sources[i].skipped = g;

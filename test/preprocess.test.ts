@@ -89,8 +89,21 @@ test('preprocess caches exactly the good images, with the right pixels, and list
 
 test('shards written while decoding hold the same images in the same order, also when a rerun reuses some', async () => {
   const src = tempDir();
-  await writeFixtures(src);
+  const { good } = await writeFixtures(src);
+  // enough files for several chunks (of 32) to go to each thread
+  for (let i = 0; i < 100; i++) fs.copyFileSync(path.join(src, good[i % good.length]), path.join(src, `copy-${i}-${path.basename(good[i % good.length])}`));
   const whole = await preprocess(src, { res: RES, crop: 'center', out: path.join(tempDir(), 'cache'), quiet: true });
+  // each file's size and time, as the decoding threads read them
+  for (const s of whole.manifest.sources) {
+    const st = fs.statSync(path.join(src, s.path));
+    assert.deepEqual([s.size, s.mtimeMs], [st.size, st.mtimeMs], s.path);
+  }
+  // the same cache from this thread alone, and from this one and three workers
+  for (const threads of [1, 4]) {
+    const other = await preprocess(src, { res: RES, crop: 'center', out: path.join(tempDir(), 'cache'), quiet: true, threads });
+    assert.deepEqual(other.manifest.sources, whole.manifest.sources, `${threads} threads`);
+    assert.deepEqual(loadCache(other.dir).pixels, loadCache(whole.dir).pixels, `${threads} threads`);
+  }
   const out = path.join(tempDir(), 'cache');
   const split = await preprocess(src, { res: RES, crop: 'center', out, quiet: true, shardFiles: 3 });
   assert.ok(split.manifest.shards.length > 2, `${split.manifest.shards.length} shards`);

@@ -163,3 +163,49 @@ export async function decodeImage(input: Uint8Array, res: number, crop: CropMode
     .toBuffer();
   return resizeCrop(pixels, box.width, { left: 0, top: 0, width: box.width }, res);
 }
+
+/** One chunk of files, decoded: their pixels in order, the size and time each was read at, and skip reasons. */
+export interface Chunk {
+  start: number;
+  pixels: Uint8Array<ArrayBuffer>;
+  stats: Float64Array<ArrayBuffer>; // size, mtimeMs per file
+  skipped: (string | null)[];
+}
+
+function statOf(file: string): [number, number] {
+  try {
+    const { size, mtimeMs } = fs.statSync(file);
+    return [size, mtimeMs];
+  } catch {
+    return [0, 0];
+  }
+}
+
+/**
+ * Decodes chunks of `files`, taking the next chunk's number from a counter shared by every decoding thread
+ * (so none waits for another), and hands each chunk to `send`, until none is left. It yields to the event
+ * loop between chunks: the main thread decodes too, and has messages to read meanwhile.
+ */
+export async function decodeChunks(files: string[], counter: SharedArrayBuffer, chunk: number, res: number, crop: CropMode,
+  send: (c: Chunk) => void): Promise<void> {
+  const next = new Int32Array(counter);
+  const size = res * res * 3;
+  for (let start = Atomics.add(next, 0, 1) * chunk; start < files.length; start = Atomics.add(next, 0, 1) * chunk) {
+    const part = files.slice(start, start + chunk);
+    const c: Chunk = { start, pixels: new Uint8Array(part.length * size), stats: new Float64Array(part.length * 2), skipped: [] };
+    for (const [k, file] of part.entries()) {
+      try {
+        const source = readSource(file);
+        c.stats[2 * k] = source.size;
+        c.stats[2 * k + 1] = source.mtimeMs;
+        c.pixels.set(await decodeImage(source.bytes, res, crop), k * size);
+        c.skipped.push(null);
+      } catch (e) {
+        c.skipped.push((e as Error).message.split('\n')[0]);
+        if (c.stats[2 * k + 1] === 0) c.stats.set(statOf(file), 2 * k); // it could not be read
+      }
+    }
+    send(c);
+    await new Promise(setImmediate);
+  }
+}

@@ -8,6 +8,7 @@ import 'sharp'; // loaded on the main thread before the decoding threads use it,
 import { GanError } from '../errors.js';
 import { say, type Logger } from '../log.js';
 import { progress } from '../progress.js';
+import { decodeChunks, type Chunk } from './decode.js';
 import { CacheWriter, loadCache, readManifest, SHARD_IMAGES, type CropMode, type Manifest, type SourceEntry } from './cache.js';
 
 export const RESOLUTIONS = [16, 32, 64, 128] as const;
@@ -18,7 +19,7 @@ export interface PreprocessOptions {
   crop: CropMode;
   /** Cache folder; default data/<folder name>-<res>. */
   out?: string;
-  /** Decoding threads (default: one per core). */
+  /** Decoding threads, this one included (default: one per core). */
   threads?: number;
   /** Source files per shard (default SHARD_IMAGES). */
   shardFiles?: number;
@@ -52,16 +53,20 @@ export function defaultCacheDir(folder: string, res: number): string {
 
 const CHUNK = 32; // files per message from a decoding thread
 
-/** Decoding threads (decode_worker.ts), started early: they load their code while the folder is listed. */
+/**
+ * The decoding threads: this one and threads - 1 workers (decode_worker.ts), started early so that they
+ * load their code while the folder is listed; this thread starts decoding at once.
+ */
 class Decoders {
   private readonly workers: Worker[];
   private readonly finished = new Set<Worker>();
   private closing = false;
+  private work?: { counter: Int32Array; files: number; here: Promise<void> };
   /** Rejects when a thread fails, or ends before its work is done. */
   private readonly failure: Promise<never>;
 
-  constructor(threads: number, opts: PreprocessOptions) {
-    this.workers = Array.from({ length: threads }, () =>
+  constructor(threads: number, private readonly opts: PreprocessOptions) {
+    this.workers = Array.from({ length: threads - 1 }, () =>
       new Worker(new URL('./decode_worker.js', import.meta.url), { workerData: { res: opts.res, crop: opts.crop } }));
     this.failure = new Promise<never>((_, reject) => {
       for (const w of this.workers) {
@@ -74,30 +79,33 @@ class Decoders {
     this.failure.catch(() => {}); // decode() reports it
   }
 
-  /**
-   * Decodes `files`, reporting each file once, as it comes back, with the size and time it was read at.
-   * The threads take chunks from a shared counter, so they never wait for this thread.
-   */
+  /** Decodes `files`, reporting each file once, as it comes back, with the size and time it was read at. */
   async decode(files: string[], each: (i: number, got: Uint8Array | string, size: number, mtimeMs: number) => void): Promise<void> {
     const counter = new SharedArrayBuffer(4);
-    await Promise.race([this.failure, Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
-      w.on('message', (m: 'done' | { start: number; pixels: Uint8Array; stats: Float64Array; skipped: (string | null)[] }) => {
-        if (m === 'done') {
-          this.finished.add(w);
-          resolve();
-          return;
-        }
-        const size = m.pixels.length / m.skipped.length;
-        m.skipped.forEach((reason, k) =>
-          each(m.start + k, reason ?? m.pixels.subarray(k * size, (k + 1) * size), m.stats[2 * k], m.stats[2 * k + 1]));
+    const receive = (c: Chunk) => {
+      if (this.closing) return;
+      const size = c.pixels.length / c.skipped.length;
+      c.skipped.forEach((reason, k) =>
+        each(c.start + k, reason ?? c.pixels.subarray(k * size, (k + 1) * size), c.stats[2 * k], c.stats[2 * k + 1]));
+    };
+    const there = this.workers.map((w) => new Promise<void>((resolve) => {
+      w.on('message', (m: 'done' | Chunk) => {
+        if (m !== 'done') return receive(m);
+        this.finished.add(w);
+        resolve();
       });
       w.postMessage({ files, counter, chunk: CHUNK });
-    })))]);
+    }));
+    const here = decodeChunks(files, counter, CHUNK, this.opts.res, this.opts.crop, receive);
+    this.work = { counter: new Int32Array(counter), files: files.length, here };
+    await Promise.race([this.failure, Promise.all([here, ...there])]);
   }
 
+  /** Stops every thread after its current chunk, and reports nothing more. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    if (this.work) Atomics.store(this.work.counter, 0, this.work.files); // no chunk is left to take
+    await Promise.all([this.work?.here.catch(() => {}), ...this.workers.map((w) => w.terminate())]);
   }
 }
 

@@ -30,7 +30,9 @@ cat > "$gen/jconfigint.h" <<H
 H
 sed -e "s/@COPYRIGHT_YEAR@/2022/" "$src/jversion.h.in" > "$gen/jversion.h"
 # wasm32 has 64-bit integer registers and 32-bit pointers, as x86's x32 ABI: libjpeg-turbo's Huffman decoder
-# then keeps 64 bits in its bit buffer rather than 32 (~25% faster decoding)
+# then keeps 64 bits in its bit buffer rather than 32 (~25% faster decoding).
+# jsimd_wasm.c (in place of jsimd_none.c) gives the IDCT, colour conversion and fancy upsampling in
+# WebAssembly SIMD, bit-identical to the C code (see its comments).
 cp "$src"/*.c "$src"/*.h "$gen"
 sed -i 's/defined(__x86_64__) && defined(__ILP32__)/(defined(__x86_64__) \&\& defined(__ILP32__)) || defined(__wasm__)/' "$gen/jdhuff.h" "$gen/jdhuff.c"
 cd "$gen"
@@ -40,5 +42,5 @@ clang --target=wasm32-wasi --sysroot=/nonexistent -isystem /usr/include/wasm32-w
   -I. -o "$here/jpeg.wasm" "$here/jpeg.c" \
   jdapimin.c jdapistd.c jdatasrc.c jdcoefct.c jdcolor.c jddctmgr.c jdhuff.c jdinput.c jdmainct.c jdmarker.c \
   jdmaster.c jdmerge.c jdphuff.c jdpostct.c jdsample.c jidctflt.c jidctfst.c jidctint.c jidctred.c \
-  jquant1.c jquant2.c jcomapi.c jerror.c jmemmgr.c jmemnobs.c jutils.c jsimd_none.c
+  jquant1.c jquant2.c jcomapi.c jerror.c jmemmgr.c jmemnobs.c jutils.c "$here/jsimd_wasm.c"
 ls -l "$here/jpeg.wasm"

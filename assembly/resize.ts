@@ -102,13 +102,19 @@ export function resize(src: usize, rowBytes: i32, side: i32, res: i32,
     const w = weights + (<usize>(i * K) << 2);
     const top = h + <usize>load<i32>(first + (<usize>i << 2)) * hRow;
     for (let j = 0; j < res; j += 4) {
-      const p = top + (<usize>j << 2);
-      const half = f32x4.splat(0.5); // truncation after + 0.5 rounds
-      const r = i32x4.trunc_sat_f32x4_s(f32x4.add(half, taps(p, hRow, w, K)));
-      const g = i32x4.trunc_sat_f32x4_s(f32x4.add(half, taps(p + hPlane, hRow, w, K)));
-      const b = i32x4.trunc_sat_f32x4_s(f32x4.add(half, taps(p + 2 * hPlane, hRow, w, K)));
+      // the three planes together, under one weight a tap; from 0.5, so that truncation rounds
+      let r = f32x4.splat(0.5), g = r, b = r;
+      let p = top + (<usize>j << 2);
+      for (let k = 0; k < K; k++) {
+        const wk = v128.load32_splat(w + (<usize>k << 2));
+        r = f32x4.add(r, f32x4.mul(wk, v128.load(p)));
+        g = f32x4.add(g, f32x4.mul(wk, v128.load(p + hPlane)));
+        b = f32x4.add(b, f32x4.mul(wk, v128.load(p + 2 * hPlane)));
+        p += hRow;
+      }
+      const ri = i32x4.trunc_sat_f32x4_s(r), gi = i32x4.trunc_sat_f32x4_s(g), bi = i32x4.trunc_sat_f32x4_s(b);
       // saturating narrowing clamps to 0..255: r0..3 g0..3 b0..3, then interleaved as r0 g0 b0 r1 ...
-      const bytes = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(r, g), i16x8.narrow_i32x4_s(b, b));
+      const bytes = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(ri, gi), i16x8.narrow_i32x4_s(bi, bi));
       const rgb = i8x16.shuffle(bytes, bytes, 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15);
       const o = out + <usize>i * rgbRow + <usize>(j * 3);
       v128.store64_lane(o, rgb, 0);

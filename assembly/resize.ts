@@ -62,7 +62,7 @@ export function heapBase(): usize {
  * src: the crop's top-left pixel, rows rowBytes apart, 4 bytes per pixel; the crop is side×side, read
  * 4 pixels at a time (up to 3 pixels past its right edge, 16 bytes past its last row).
  * first[i] (i32) and weights[i·K ..] (f32): output i reads inputs first[i] .. first[i]+K-1, in both directions.
- * t: 3·(side rounded up to 4)·16 bytes; h: 3·(side rounded up to 4)·res·4 bytes; out: res×res×3 bytes (+4). res is a multiple of 4.
+ * t: 3·(side rounded up to 4)·16 bytes; h: 3·(side rounded up to 4)·res·4 bytes; out: res×res×3 bytes. res is a multiple of 4.
  */
 export function resize(src: usize, rowBytes: i32, side: i32, res: i32,
                        first: usize, weights: usize, K: i32, t: usize, h: usize, out: usize): void {

@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
   },
 });
 
+if (args.only !== undefined && !['preprocess', 'train'].includes(args.only)) throw new Error(`--only preprocess or --only train (got ${args.only})`);
 const BATCH = Number(args.batch);
 const print = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);

@@ -35,6 +35,7 @@ sed -e "s/@COPYRIGHT_YEAR@/2022/" "$src/jversion.h.in" > "$gen/jversion.h"
 # WebAssembly SIMD, bit-identical to the C code (see its comments).
 cp "$src"/*.c "$src"/*.h "$gen"
 sed -i 's/defined(__x86_64__) && defined(__ILP32__)/(defined(__x86_64__) \&\& defined(__ILP32__)) || defined(__wasm__)/' "$gen/jdhuff.h" "$gen/jdhuff.c"
+grep -q __wasm__ "$gen/jdhuff.h" && grep -q __wasm__ "$gen/jdhuff.c" || { echo "jdhuff: the 64-bit bit buffer's condition was not found" >&2; exit 1; }
 cd "$gen"
 clang --target=wasm32-wasi --sysroot=/nonexistent -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32-wasi \
   -O3 -DNO_GETENV -DNO_PUTENV -msimd128 -mbulk-memory -nostartfiles -Wl,--no-entry -Wl,--strip-all \

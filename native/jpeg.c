@@ -1,9 +1,10 @@
 // libjpeg-turbo's decompressor as gan's WebAssembly JPEG decoder (built by build.sh into jpeg.wasm): decodes
-// only the rows and columns of an image that a crop needs. Rows above the crop are entropy-decoded only
-// (jpeg_skip_scanlines), rows below it not at all, and columns outside it are neither transformed nor
-// upsampled (jpeg_crop_scanline): a CelebA crop is a third of the image. The pixels are exactly a full
-// decode's (tested): the crop is widened by two pixels each side, since libjpeg-turbo's smooth chroma
-// upsampling treats a partial row's ends as the image's edges.
+// only the block rows and columns that a crop needs. Rows above the crop are entropy-decoded only
+// (jpeg_skip_scanlines), and the file is left after the crop's last row (only a progressive JPEG's scans are
+// all read first); columns outside the crop are neither transformed nor upsampled (jpeg_crop_scanline). A
+// CelebA crop is a third of the image. The pixels are exactly a full decode's (tested): the crop is widened
+// by one pixel each side, since libjpeg-turbo's smooth chroma upsampling treats a partial row's outermost
+// pixels as the image's edges.
 #include <stdio.h>
 #include <stdlib.h>
 #include "jpeglib.h"
@@ -22,8 +23,8 @@ static void emit_message(j_common_ptr c, int level) { (void)c; if (level < 0) wa
 
 static unsigned char *input, *output;
 static size_t inputSize, outputSize;
-// width, height after header(); then the decoded region's left column, width and row stride in bytes
-static int info[5];
+// width, height after header(); then the decoded region's left column and width (RGBX rows of width × 4 bytes)
+static int info[4];
 
 /** A buffer for a JPEG of `size` bytes; null when out of memory. */
 unsigned char *inputBuffer(size_t size) {
@@ -56,8 +57,8 @@ int *header(size_t size) {
 
 /**
  * Rows top .. top+height-1 and at least columns left .. left+width-1 of the image whose header() was just
- * read, as RGBX; info then holds the first column decoded, the number decoded and the row stride. Null when
- * the data is corrupt or memory runs out.
+ * read, as RGBX; info then holds the first column decoded and the number decoded. Null when the data is
+ * corrupt or memory runs out.
  */
 unsigned char *decode(int left, int top, int width, int height) {
   cinfo.out_color_space = JCS_EXT_RGBX;
@@ -65,24 +66,21 @@ unsigned char *decode(int left, int top, int width, int height) {
   JDIMENSION x = left > 0 ? left - 1 : 0;
   JDIMENSION w = (left + width + 1 < (int)cinfo.output_width ? left + width + 1 : cinfo.output_width) - x;
   if (w < cinfo.output_width) jpeg_crop_scanline(&cinfo, &x, &w);
+  info[2] = x;
+  info[3] = cinfo.output_width;
   size_t stride = (size_t)cinfo.output_width * 4;
   if (stride * height > outputSize) {
     free(output);
     output = malloc(stride * height);
     outputSize = output ? stride * height : 0;
-    if (!output) {
-      jpeg_abort_decompress(&cinfo);
-      return 0;
-    }
   }
-  if (top > 0) jpeg_skip_scanlines(&cinfo, top);
-  for (int y = 0; y < height;) {
+  if (output && top > 0) jpeg_skip_scanlines(&cinfo, top);
+  for (int y = 0; output && y < height;) {
     JSAMPROW row = output + stride * y;
-    y += jpeg_read_scanlines(&cinfo, &row, 1);
+    JDIMENSION got = jpeg_read_scanlines(&cinfo, &row, 1);
+    if (got == 0) warnings++; // no more rows: cannot happen with a memory source, but never loop forever
+    y += got ? got : height;
   }
   jpeg_abort_decompress(&cinfo); // the rows below are never decoded
-  info[2] = x;
-  info[3] = cinfo.output_width;
-  info[4] = stride;
-  return warnings ? 0 : output;
+  return output && !warnings ? output : 0;
 }

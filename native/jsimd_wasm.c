@@ -444,7 +444,7 @@ static INLINE void fancy_row(const JSAMPLE *near, const JSAMPLE *far, JSAMPLE *o
     cur_l = next_l;
     cur_h = next_h;
   }
-  /* out[2w-1] with s[w] = s[w-1] */
+  /* out[2w-1] with s[w] = s[w-1] (w > 2: jdsample.c upsamples narrower rows without smoothing) */
   last = shift == 4 ? near[w - 1] * 3 + far[w - 1] : near[w - 1];
   out[2 * w - 1] = (JSAMPLE)((last * 4 + (shift == 4 ? 7 : 2)) >> shift);
 }

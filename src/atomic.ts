@@ -35,8 +35,9 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
 /**
  * writeFileAtomic of the parts, one after the other, on libuv's threads (the caller's thread goes on
  * meanwhile), without waiting for the disk: for data that can be made again, such as the image cache's
- * shards. A kill still leaves the old file or the new one; a power cut may leave a new file short (the
- * cache checks every shard's size), and waiting for the disk cost a tenth of a preprocessing run.
+ * shards. A kill still leaves the old file or the new one; a power cut may leave a new file short (gan
+ * preprocess checks every shard's size and rebuilds a damaged cache), and waiting for the disk cost a tenth
+ * of a preprocessing run.
  */
 export async function writeFileAtomicInBackground(target: string, parts: Uint8Array[]): Promise<void> {
   const tmp = besideTarget(target);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { decodeImage, isPlainJpeg } from '../src/data/decode.js';
+import { decodeImage, decodePlainJpeg, isPlainJpeg } from '../src/data/decode.js';
 import { lanczosTaps, resizeCrop } from '../src/data/resize.js';
 import { Rng } from '../src/rng.js';
 
@@ -91,10 +91,11 @@ function withExif(jpeg: Buffer): Buffer {
 }
 
 test('plain JPEGs take the WebAssembly decoder and give exactly the pixels sharp gives', async () => {
-  // It decodes only the crop's rows and columns: sizes that put the crop's edges on and off the 8- and
-  // 16-pixel blocks, with and without chroma subsampling.
+  // It decodes only the crop's block rows and columns: sizes that put the crop's left edge on a 16-pixel
+  // block (96x64 and 160x128, centre crop at x = 16) and off it, with and without chroma subsampling, and
+  // tiny (2x3).
   let plain = Buffer.alloc(0);
-  for (const [width, height] of [[89, 109], [178, 218], [150, 100], [61, 77]]) {
+  for (const [width, height] of [[89, 109], [178, 218], [150, 100], [96, 64], [160, 128], [2, 3], [61, 77]]) {
     const noise = (channels: 1 | 3) => sharp(Buffer.from(randomBytes(width * height * channels, width + channels)), { raw: { width, height, channels } });
     const files = {
       'plain.jpg': await noise(3).jpeg({ quality: 90 }).toBuffer(),
@@ -110,7 +111,9 @@ test('plain JPEGs take the WebAssembly decoder and give exactly the pixels sharp
       assert.equal(isPlainJpeg(viaSharp), false, `${name} with EXIF`);
       for (const crop of ['center', 'celeba'] as const) {
         for (const res of [16, 64]) {
-          const fast = await decodeImage(bytes, res, crop);
+          const fast = decodePlainJpeg(bytes, res, crop);
+          assert.ok(fast, `${width}x${height} ${name}: decoded in WebAssembly`);
+          assert.deepEqual(await decodeImage(bytes, res, crop), fast);
           const slow = await decodeImage(viaSharp, res, crop);
           assert.deepEqual(fast, slow, `${width}x${height} ${name} ${crop} ${res}`);
         }

@@ -91,7 +91,7 @@ test('shards written while decoding hold the same images in the same order, also
   const src = tempDir();
   const { good } = await writeFixtures(src);
   // enough files for several chunks (of 32) to go to each thread
-  for (let i = 0; i < 100; i++) fs.copyFileSync(path.join(src, good[i % good.length]), path.join(src, `copy-${i}-${path.basename(good[i % good.length])}`));
+  for (let i = 0; i < 300; i++) fs.copyFileSync(path.join(src, good[i % good.length]), path.join(src, `copy-${i}-${path.basename(good[i % good.length])}`));
   const whole = await preprocess(src, { res: RES, crop: 'center', out: path.join(tempDir(), 'cache'), quiet: true });
   // each file's size and time, as the decoding threads read them
   for (const s of whole.manifest.sources) {
@@ -123,14 +123,19 @@ test('shards written while decoding hold the same images in the same order, also
   assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('shard-')).sort(), rerun.manifest.shards.map((s) => s.file).sort());
 });
 
-test('a cache whose shard was cut short is refused, not trusted', async () => {
+test('a cache whose shard was cut short is refused, not trusted, and preprocess rebuilds it', async () => {
   const src = tempDir();
   const out = path.join(tempDir(), 'cache');
   await writeFixtures(src);
   const r = await preprocess(src, { res: RES, crop: 'center', out, quiet: true });
+  const whole = loadCache(out).pixels;
   const shard = path.join(out, r.manifest.shards[0].file);
   fs.truncateSync(shard, 100);
   assert.throws(() => loadCache(out), /wrong size/);
+  const again = await preprocess(src, { res: RES, crop: 'center', out, quiet: true });
+  assert.equal(again.cacheHit, false);
+  assert.equal(again.processed, r.cached + r.skipped);
+  assert.deepEqual(loadCache(out).pixels, whole);
 });
 
 test('gan preprocess: exit 0 with a count of skipped files, fast rerun, one-line errors with exit 2', async () => {

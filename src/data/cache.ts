@@ -102,7 +102,7 @@ export class CacheWriter {
     this.writes.push(write);
   }
 
-  /** Once every shard is on disk: the manifest (atomically), skipped.txt, and the shards no manifest names removed. */
+  /** Once every shard is written: the manifest (atomically), skipped.txt, and the shards no manifest names removed. */
   async commit(m: Omit<Manifest, 'shards' | 'format' | 'updated'>): Promise<Manifest> {
     await Promise.all(this.writes);
     const shards = this.shards.filter((s) => s !== undefined);

@@ -1,11 +1,11 @@
 // One image file to res×res RGB bytes: decode, crop, resize. Plain JPEGs (the usual face dataset) are
-// decoded by our WebAssembly build of libjpeg-turbo (native/jpeg.c), which decodes only the crop's rows and
-// columns: sharp gives the same pixels from the same library but spends ~1 ms of libvips setup on each image,
+// decoded by our WebAssembly build of libjpeg-turbo (native/jpeg.c), which decodes only the crop's block
+// rows and columns: sharp gives the same pixels from the same library but spends ~1 ms of libvips setup on each image,
 // whatever its size, which is most of the time for a small face. Everything else (other formats, EXIF
 // rotation, ICC profiles, CMYK, 16 bits) goes through sharp. Both end in the same resampler (resize.ts).
 import * as fs from 'node:fs';
 import type { CropMode } from './cache.js';
-import { resizeCrop } from './resize.js';
+import { releaseResizer, resizeCrop } from './resize.js';
 
 /** What native/jpeg.c exports. */
 interface JpegWasm {
@@ -41,7 +41,7 @@ class JpegDecoder {
    */
   decode(file: Uint8Array, crop: CropMode): { rgba: Uint8Array; width: number; box: Box } | undefined {
     const j = this.jpeg;
-    // Rows below the crop are never read, so a file cut off there would pass for whole: one that does not
+    // The data below the crop is not read, so a file cut off there would pass for whole: one that does not
     // end with its end-of-image marker goes to sharp, which knows truncation from other endings.
     if (file[file.length - 2] !== 0xff || file[file.length - 1] !== 0xd9) return undefined;
     const input = j.inputBuffer(file.length);
@@ -55,12 +55,34 @@ class JpegDecoder {
     // null also for a warning (corrupt data, a truncated file): then sharp has the last word
     const rgba = j.decode(box.left, box.top, box.width, box.height);
     if (!rgba) return undefined;
-    const [left, decodedWidth, stride] = new Int32Array(j.memory.buffer, info + 8, 3);
-    return { rgba: new Uint8Array(j.memory.buffer, rgba, stride * box.height), width: decodedWidth, box: { ...box, left: box.left - left, top: 0 } };
+    const [left, decodedWidth] = new Int32Array(j.memory.buffer, info + 8, 2);
+    return { rgba: new Uint8Array(j.memory.buffer, rgba, decodedWidth * 4 * box.height), width: decodedWidth, box: { ...box, left: box.left - left, top: 0 } };
   }
 }
 
 let jpegDecoder: JpegDecoder | undefined;
+
+/**
+ * A plain JPEG (isPlainJpeg) to RGB uint8 [res, res, 3] by the WebAssembly decoder, or undefined when
+ * libjpeg finds it damaged (then sharp says why).
+ */
+export function decodePlainJpeg(input: Uint8Array, res: number, crop: CropMode): Uint8Array | undefined {
+  const decoder = (jpegDecoder ??= new JpegDecoder()); // a missing or broken jpeg.wasm throws: not a bad file
+  let image;
+  try {
+    image = decoder.decode(input, crop);
+  } catch {
+    jpegDecoder = undefined; // libjpeg gave up half-way: a fresh instance for the next file
+  }
+  return image && resizeCrop(image.rgba, image.width, image.box, res);
+}
+
+/** Lets go of the decoders' memory (kept from image to image while decoding), when this thread is done. */
+export function releaseDecoders(): void {
+  jpegDecoder = undefined;
+  readBuffer = Buffer.alloc(0);
+  releaseResizer();
+}
 
 // sharp is loaded on first use: a folder of plain JPEGs never needs it, and loading it costs each decoding
 // thread ~50 ms.
@@ -127,7 +149,11 @@ export function readSource(file: string): Source {
     const { size, mtimeMs } = fs.fstatSync(fd);
     if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(Math.max(size, 2 * readBuffer.length));
     let got = 0;
-    for (let n = -1; got < size && n !== 0; got += n) n = fs.readSync(fd, readBuffer, got, size - got, got);
+    while (got < size) {
+      const n = fs.readSync(fd, readBuffer, got, size - got, got);
+      if (n === 0) break; // shorter than when it was opened
+      got += n;
+    }
     return { bytes: readBuffer.subarray(0, got), size, mtimeMs };
   } finally {
     fs.closeSync(fd);
@@ -137,16 +163,8 @@ export function readSource(file: string): Source {
 /** An image file's bytes to RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image. */
 export async function decodeImage(input: Uint8Array, res: number, crop: CropMode): Promise<Uint8Array> {
   if (input.length === 0) throw new Error('empty file');
-  if (isPlainJpeg(input)) {
-    let image;
-    try {
-      image = (jpegDecoder ??= new JpegDecoder()).decode(input, crop);
-    } catch {
-      jpegDecoder = undefined;
-    }
-    if (image) return resizeCrop(image.rgba, image.width, image.box, res);
-    // damaged: sharp says why below
-  }
+  const fast = isPlainJpeg(input) ? decodePlainJpeg(input, res, crop) : undefined;
+  if (fast) return fast;
   // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.
   const image = (await loadSharp())(input, { failOn: 'truncated', pages: 1 });
   const meta = await image.metadata();
@@ -194,16 +212,15 @@ export async function decodeChunks(files: string[], counter: SharedArrayBuffer, 
     const part = files.slice(start, start + chunk);
     const c: Chunk = { start, pixels: new Uint8Array(part.length * size), stats: new Float64Array(part.length * 2), skipped: [] };
     for (const [k, file] of part.entries()) {
+      let source: Source | undefined;
       try {
-        const source = readSource(file);
-        c.stats[2 * k] = source.size;
-        c.stats[2 * k + 1] = source.mtimeMs;
+        source = readSource(file);
         c.pixels.set(await decodeImage(source.bytes, res, crop), k * size);
         c.skipped.push(null);
       } catch (e) {
-        c.skipped.push((e as Error).message.split('\n')[0]);
-        if (c.stats[2 * k + 1] === 0) c.stats.set(statOf(file), 2 * k); // it could not be read
+        c.skipped.push(String((e as Error)?.message ?? e).split('\n')[0]);
       }
+      c.stats.set(source ? [source.size, source.mtimeMs] : statOf(file), 2 * k); // as read, or as listed
     }
     send(c);
     await new Promise(setImmediate);

@@ -8,7 +8,7 @@ import 'sharp'; // loaded on the main thread before the decoding threads use it,
 import { GanError } from '../errors.js';
 import { say, type Logger } from '../log.js';
 import { progress } from '../progress.js';
-import { decodeChunks, type Chunk } from './decode.js';
+import { decodeChunks, releaseDecoders, type Chunk } from './decode.js';
 import { CacheWriter, loadCache, readManifest, SHARD_IMAGES, type CropMode, type Manifest, type SourceEntry } from './cache.js';
 
 export const RESOLUTIONS = [16, 32, 64, 128] as const;
@@ -61,7 +61,7 @@ class Decoders {
   private readonly workers: Worker[];
   private readonly finished = new Set<Worker>();
   private closing = false;
-  private work?: { counter: Int32Array; files: number; here: Promise<void> };
+  private work?: { counter: Int32Array; chunks: number; here: Promise<void> };
   /** Rejects when a thread fails, or ends before its work is done. */
   private readonly failure: Promise<never>;
 
@@ -97,16 +97,37 @@ class Decoders {
       w.postMessage({ files, counter, chunk: CHUNK });
     }));
     const here = decodeChunks(files, counter, CHUNK, this.opts.res, this.opts.crop, receive);
-    this.work = { counter: new Int32Array(counter), files: files.length, here };
+    this.work = { counter: new Int32Array(counter), chunks: Math.ceil(files.length / CHUNK), here };
     await Promise.race([this.failure, Promise.all([here, ...there])]);
   }
 
-  /** Stops every thread after its current chunk, and reports nothing more. */
+  /** Ends the workers and, after its current chunk, this thread's decoding; reports nothing more. */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.work) Atomics.store(this.work.counter, 0, this.work.files); // no chunk is left to take
+    if (this.work) Atomics.store(this.work.counter, 0, this.work.chunks); // no chunk is left to take
     await Promise.all([this.work?.here.catch(() => {}), ...this.workers.map((w) => w.terminate())]);
+    releaseDecoders();
   }
+}
+
+/**
+ * The cache's manifest, if every shard it names is there with its size: a power cut while shards were
+ * written (they are not flushed to disk one by one) may have left one short, and then the cache is rebuilt.
+ */
+function intactCache(dir: string, quiet?: boolean): Manifest | undefined {
+  const m = readManifest(dir);
+  if (!m) return undefined;
+  const size = (file: string) => {
+    try {
+      return fs.statSync(path.join(dir, file)).size;
+    } catch {
+      return -1;
+    }
+  };
+  const damaged = m.shards.find((s) => size(s.file) !== s.count * m.res * m.res * 3);
+  if (!damaged) return m;
+  if (!quiet) say(`cache ${dir}: ${damaged.file} is missing or short: rebuilding it`);
+  return undefined;
 }
 
 /** Every file under root (not hidden), as sorted paths relative to it. */
@@ -125,7 +146,7 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
   if (!fs.existsSync(root)) throw new GanError(`folder not found: ${folder}`);
   if (!fs.statSync(root).isDirectory()) throw new GanError(`not a folder: ${folder}`);
   const dir = opts.out ?? defaultCacheDir(folder, opts.res);
-  const old = readManifest(dir);
+  const old = intactCache(dir, opts.quiet);
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   let decoders = old ? undefined : new Decoders(threads, opts); // a new cache: every file is work
   try {

@@ -1,6 +1,6 @@
 // Lanczos-3 resampling of a square crop to res×res RGB: the last step of preprocessing for every image,
 // whichever decoder read it. The filter taps are computed here; the two passes run in WebAssembly SIMD
-// (assembly/resize.ts, ~20 µs for a CelebA face). Sampling is centre-aligned, as PIL and libvips'
+// (assembly/resize.ts, ~30 µs for a CelebA face). Sampling is centre-aligned, as PIL and libvips'
 // reduce do it (libvips shifts enlargements by up to half a pixel, which is why sharp does not resize).
 import * as fs from 'node:fs';
 
@@ -96,6 +96,12 @@ function layoutFor(k: Kernel, side: number, res: number): Layout {
   new Int32Array(k.memory.buffer, firstAt, res).set(first);
   new Float32Array(k.memory.buffer, weightsAt, res * K).set(weights);
   return (layout = { key, firstAt, weightsAt, K, tAt, hAt, outAt, srcAt });
+}
+
+/** Lets go of the kernel and its memory (it is loaded again when needed). */
+export function releaseResizer(): void {
+  kernel = undefined;
+  layout = undefined;
 }
 
 function grow(k: Kernel, end: number): void {

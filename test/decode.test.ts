@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage, decodePlainJpeg, isPlainJpeg } from '../src/data/decode.js';
-import { lanczosTaps, resizeCrop } from '../src/data/resize.js';
+import { fixedTaps, lanczosTaps, resizeCrop } from '../src/data/resize.js';
 import { Rng } from '../src/rng.js';
 
 function randomBytes(n: number, seed: number): Uint8Array {
   return Uint8Array.from(new Rng(seed, 'bytes').normals(n), (v) => Math.max(0, Math.min(255, Math.round(128 + 60 * v))));
 }
 
-/** resizeCrop's sums in float64, straight from the taps: what the SIMD kernel must compute. */
+/** resizeCrop's sums in float64, straight from the taps: what the fixed-point SIMD kernel must come within 1 of. */
 function reference(src: Uint8Array, width: number, box: { left: number; top: number; width: number }, res: number): Uint8Array {
   const { first, weights, K } = lanczosTaps(box.width, res);
   const out = new Uint8Array(res * res * 3);
@@ -31,13 +31,18 @@ function reference(src: Uint8Array, width: number, box: { left: number; top: num
   return out;
 }
 
-test('Lanczos taps: weights sum to 1, windows stay inside the input, and the same size is the identity', () => {
+test('Lanczos taps: weights sum to 1 (in fixed point, exactly), windows stay inside the input, and the same size is the identity', () => {
   for (const [n, m] of [[54, 64], [108, 64], [178, 16], [64, 64], [7, 16], [3, 16], [1, 4], [1000, 32]]) {
     const { first, weights, K } = lanczosTaps(n, m);
+    const fixed = fixedTaps(n, m);
+    const stride = K + (K & 1);
     for (let j = 0; j < m; j++) {
       const sum = weights.subarray(j * K, (j + 1) * K).reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(sum - 1) < 1e-5, `${n}->${m} output ${j}: weights sum to ${sum}`);
       assert.ok(first[j] >= 0 && first[j] + K <= n, `${n}->${m} output ${j} reads inside the input`);
+      for (const [w, q] of [[fixed.w1, fixed.q1], [fixed.w2, fixed.q2]] as const) {
+        assert.equal(w.subarray(j * stride, (j + 1) * stride).reduce((a, b) => a + b, 0), 2 ** q, `${n}->${m} output ${j}: 16-bit weights`);
+      }
     }
   }
   const same = lanczosTaps(64, 64);
@@ -57,6 +62,7 @@ test('the SIMD resampler computes the taps\' sums, for crops anywhere in the ima
     { width: 5, height: 5, box: { left: 1, top: 2, width: 3 }, res: 16 },
     { width: 64, height: 64, box: { left: 0, top: 0, width: 64 }, res: 64 },
     { width: 61, height: 61, box: { left: 0, top: 0, width: 61 }, res: 32 }, // the last row's reads run past the image
+    { width: 1000, height: 1000, box: { left: 0, top: 0, width: 1000 }, res: 32 }, // 188 taps
   ];
   cases.forEach((c, seed) => {
     const src = randomBytes(c.width * c.height * 4, seed);

@@ -33,9 +33,10 @@ function withBackend(cmd: Command): Command {
 }
 
 /**
- * Ctrl-C or SIGTERM asks the run to stop after the current step, with a checkpoint. A second Ctrl-C a
- * moment later quits at once (the last checkpoint stays whole); a repeated SIGTERM (service managers,
- * `timeout` passing on the signal) changes nothing.
+ * Ctrl-C or SIGTERM asks the command to stop at the next safe point: training after the current step, with
+ * a checkpoint; preprocessing once the images decoded so far are cached. A second Ctrl-C a moment later
+ * quits at once (what was written stays whole); a repeated SIGTERM (service managers, `timeout` passing on
+ * the signal) changes nothing.
  */
 function stopSignal(): AbortController {
   const ctl = new AbortController();
@@ -46,7 +47,7 @@ function stopSignal(): AbortController {
       return;
     }
     first = Date.now();
-    say(`${sig}: stopping after this step and writing a checkpoint (Ctrl-C again quits at once; the last checkpoint stays intact)`);
+    say(`${sig}: stopping after this step (a checkpoint, or the images decoded so far, are kept; Ctrl-C again quits at once)`);
     ctl.abort();
   };
   process.on('SIGINT', onSignal);
@@ -69,7 +70,7 @@ function program(): Command {
     .action(async (folder: string, o: { res: number; crop: string; out?: string }) => {
       checkRes(o.res);
       checkCrop(o.crop);
-      const r = await preprocess(folder, { res: o.res, crop: o.crop, out: o.out });
+      const r = await preprocess(folder, { res: o.res, crop: o.crop, out: o.out, signal: stopSignal().signal });
       say(r.cacheHit
         ? `cache hit: ${r.dir} is up to date (${r.cached} images cached, ${r.skipped} skipped)`
         : `${r.cached} images cached, ${r.skipped} skipped in ${r.dir} (${r.processed} decoded in ${r.seconds.toFixed(1)} s)` +

@@ -195,7 +195,7 @@ function trimCsv(file: string, header: string, step: number): void {
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const ds = await openDataset(o.data, o.res, { crop: o.crop ?? 'center', quiet: o.quiet });
+  const ds = await openDataset(o.data, o.res, { crop: o.crop ?? 'center', quiet: o.quiet, signal: o.signal });
   const run = o.run ?? `${ds.name}-${o.res}`;
   if (!/^[\w.-]+$/.test(run)) throw new GanError(`--run must be letters, digits, '.', '_' or '-' (got "${run}")`);
   const runDir = path.join(o.checkpointsDir ?? 'checkpoints', run);

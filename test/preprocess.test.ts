@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { loadCache } from '../src/data/cache.js';
+import type { GanError } from '../src/errors.js';
 import { cropBox } from '../src/data/decode.js';
 import { preprocess } from '../src/data/preprocess.js';
 import { BLUE, RED, tempDir, writeFixtures } from './fixtures.js';
@@ -136,6 +137,27 @@ test('a cache whose shard was cut short is refused, not trusted, and preprocess 
   assert.equal(again.cacheHit, false);
   assert.equal(again.processed, r.cached + r.skipped);
   assert.deepEqual(loadCache(out).pixels, whole);
+});
+
+test('a stopped preprocess keeps what it decoded, and the same command goes on from there', async () => {
+  const src = tempDir();
+  // plain JPEGs, decoded on this thread alone: 32 between two turns of the event loop, where the stop lands
+  for (let i = 0; i < 300; i++) {
+    const colour = { r: i % 256, g: 255 - (i % 256), b: 40 };
+    await sharp({ create: { width: 40, height: 40, channels: 3, background: colour } }).jpeg().toFile(path.join(src, `f${String(i).padStart(3, '0')}.jpg`));
+  }
+  const whole = await preprocess(src, { res: RES, crop: 'center', out: path.join(tempDir(), 'cache'), quiet: true });
+  const out = path.join(tempDir(), 'cache');
+  const ctl = new AbortController();
+  setTimeout(() => ctl.abort(), 0);
+  await assert.rejects(preprocess(src, { res: RES, crop: 'center', out, quiet: true, threads: 1, shardFiles: 50, signal: ctl.signal }),
+    (e: GanError) => e.exitCode === 130 && /^stopped: \d+ of 300 files decoded/.test(e.message));
+  const partial = loadCache(out);
+  assert.ok(partial.count > 0 && partial.count < 300, `${partial.count} images kept`);
+  const rest = await preprocess(src, { res: RES, crop: 'center', out, quiet: true, shardFiles: 50 });
+  assert.equal(rest.processed, 300 - partial.count);
+  assert.deepEqual(rest.manifest.sources.map((s) => s.path), whole.manifest.sources.map((s) => s.path));
+  assert.deepEqual(loadCache(out).pixels, loadCache(whole.dir).pixels);
 });
 
 test('gan preprocess: exit 0 with a count of skipped files, fast rerun, one-line errors with exit 2', async () => {

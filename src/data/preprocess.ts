@@ -25,6 +25,8 @@ export interface PreprocessOptions {
   shardFiles?: number;
   logger?: Logger;
   quiet?: boolean;
+  /** Stops decoding early: the files decoded so far are cached (a rerun goes on from there), then it throws. */
+  signal?: AbortSignal;
 }
 
 export interface PreprocessResult {
@@ -188,7 +190,7 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
     const waiting = Array.from({ length: Math.ceil(sources.length / perShard) }, (_, k) =>
       got.slice(k * perShard, (k + 1) * perShard).filter((g) => g === undefined).length);
     const complete = (k: number) => {
-      const images = got.slice(k * perShard, (k + 1) * perShard).filter((g): g is Uint8Array => typeof g !== 'string');
+      const images = got.slice(k * perShard, (k + 1) * perShard).filter((g) => g instanceof Uint8Array);
       out.shard(k, images, images.length);
     };
     let count = 0;
@@ -198,19 +200,37 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
       const bar = opts.quiet ? undefined : progress('preprocess', todo.length);
       let done = 0;
       decoders ??= new Decoders(threads, opts);
-      await decoders.decode(todo.map((i) => path.join(root, sources[i].path)), (t, result, size, mtimeMs) => {
-        const i = todo[t];
-        got[i] = result;
-        [sources[i].size, sources[i].mtimeMs] = [size, mtimeMs];
-        bar?.update(++done);
-        const k = Math.floor(i / perShard);
-        if (--waiting[k] === 0) complete(k);
-      });
-      bar?.stop();
+      let onAbort = () => {};
+      const stop = new Promise<void>((resolve) => (onAbort = resolve));
+      opts.signal?.addEventListener('abort', onAbort);
+      try {
+        if (!opts.signal?.aborted) {
+          await Promise.race([stop, decoders.decode(todo.map((i) => path.join(root, sources[i].path)), (t, result, size, mtimeMs) => {
+            const i = todo[t];
+            got[i] = result;
+            [sources[i].size, sources[i].mtimeMs] = [size, mtimeMs];
+            bar?.update(++done);
+            const k = Math.floor(i / perShard);
+            if (--waiting[k] === 0) complete(k);
+          })]);
+        }
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+        bar?.stop();
+      }
+      const stopped = opts.signal?.aborted === true;
+      if (stopped) { // keep what is done: the unfinished shards with the images they have, only those files listed
+        await decoders.close();
+        waiting.forEach((n, k) => n > 0 && complete(k));
+      }
       got.forEach((g, i) => {
         if (typeof g === 'string') sources[i].skipped = g;
-        else sources[i].index = count++;
+        else if (g) sources[i].index = count++;
       });
+      if (stopped) {
+        await out.commit({ res: opts.res, crop: opts.crop, source: root, count, sources: sources.filter((_, i) => got[i] !== undefined) });
+        throw new GanError(`stopped: ${done} of ${todo.length} files decoded, kept in ${dir}; the same command goes on from there`, 130);
+      }
       if (count === 0) {
         const first = sources[0];
         throw new GanError(`no readable images in ${folder}: all ${sources.length} files skipped (${first.path}: ${first.skipped})`);

@@ -237,40 +237,20 @@ jsimd_ycc_rgb_convert(j_decompress_ptr cinfo, JSAMPIMAGE input_buf,
 {
   JDIMENSION w = cinfo->output_width;
 
+  /* one specialised loop per pixel layout, as jdcolor.c has */
+#define YCC_RGB(LAYOUT) \
+  ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, LAYOUT##_PIXELSIZE, LAYOUT##_RED, \
+               LAYOUT##_GREEN, LAYOUT##_BLUE)
   switch (cinfo->out_color_space) {
-  case JCS_EXT_RGB:
-    ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, EXT_RGB_PIXELSIZE, EXT_RGB_RED,
-                 EXT_RGB_GREEN, EXT_RGB_BLUE);
-    break;
-  case JCS_EXT_RGBX:
-  case JCS_EXT_RGBA:
-    ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, EXT_RGBX_PIXELSIZE, EXT_RGBX_RED,
-                 EXT_RGBX_GREEN, EXT_RGBX_BLUE);
-    break;
-  case JCS_EXT_BGR:
-    ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, EXT_BGR_PIXELSIZE, EXT_BGR_RED,
-                 EXT_BGR_GREEN, EXT_BGR_BLUE);
-    break;
-  case JCS_EXT_BGRX:
-  case JCS_EXT_BGRA:
-    ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, EXT_BGRX_PIXELSIZE, EXT_BGRX_RED,
-                 EXT_BGRX_GREEN, EXT_BGRX_BLUE);
-    break;
-  case JCS_EXT_XBGR:
-  case JCS_EXT_ABGR:
-    ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, EXT_XBGR_PIXELSIZE, EXT_XBGR_RED,
-                 EXT_XBGR_GREEN, EXT_XBGR_BLUE);
-    break;
-  case JCS_EXT_XRGB:
-  case JCS_EXT_ARGB:
-    ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, EXT_XRGB_PIXELSIZE, EXT_XRGB_RED,
-                 EXT_XRGB_GREEN, EXT_XRGB_BLUE);
-    break;
-  default:                      /* JCS_RGB */
-    ycc_rgb_rows(w, input_buf, input_row, output_buf, num_rows, RGB_PIXELSIZE, RGB_RED, RGB_GREEN,
-                 RGB_BLUE);
-    break;
+  case JCS_EXT_RGB: YCC_RGB(EXT_RGB); break;
+  case JCS_EXT_RGBX: case JCS_EXT_RGBA: YCC_RGB(EXT_RGBX); break;
+  case JCS_EXT_BGR: YCC_RGB(EXT_BGR); break;
+  case JCS_EXT_BGRX: case JCS_EXT_BGRA: YCC_RGB(EXT_BGRX); break;
+  case JCS_EXT_XBGR: case JCS_EXT_ABGR: YCC_RGB(EXT_XBGR); break;
+  case JCS_EXT_XRGB: case JCS_EXT_ARGB: YCC_RGB(EXT_XRGB); break;
+  default: YCC_RGB(RGB); break; /* JCS_RGB */
   }
+#undef YCC_RGB
 }
 
 GLOBAL(void)

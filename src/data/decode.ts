@@ -1,7 +1,7 @@
 // One image file to res×res RGB bytes: decode, crop, resize. Plain JPEGs (the usual face dataset) are
 // decoded by our WebAssembly build of libjpeg-turbo (native/jpeg.c), which decodes only the crop's block
-// rows and columns: sharp gives the same pixels from the same library but spends ~1 ms of libvips setup on each image,
-// whatever its size, which is most of the time for a small face. Everything else (other formats, EXIF
+// rows and columns: sharp gives the same pixels from the same library but spends ~1 ms of libvips setup on
+// each image, whatever its size, which is most of the time for a small face. Everything else (other formats, EXIF
 // rotation, ICC profiles, CMYK, 16 bits) goes through sharp. Both end in the same resampler (resize.ts).
 import * as fs from 'node:fs';
 import type { CropMode } from './cache.js';

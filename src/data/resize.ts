@@ -1,7 +1,8 @@
 // Lanczos-3 resampling of a square crop to res×res RGB: the last step of preprocessing for every image,
 // whichever decoder read it. The filter taps are computed here, in 16-bit fixed point for the two passes,
-// which run in WebAssembly SIMD on integers (assembly/resize.ts, ~17 µs for a CelebA face). Sampling is centre-aligned, as PIL and libvips'
-// reduce do it (libvips shifts enlargements by up to half a pixel, which is why sharp does not resize).
+// which run in WebAssembly SIMD on integers (assembly/resize.ts, ~21 µs for a CelebA face). Sampling is
+// centre-aligned, as PIL and libvips' reduce do it (libvips shifts enlargements by up to half a pixel, which
+// is why sharp does not resize).
 import * as fs from 'node:fs';
 
 interface Kernel {
@@ -32,17 +33,23 @@ export interface Taps {
   K: number;
 }
 
-const tapCache = new Map<string, Taps>();
+/** f(inSize, outSize), computed once for each pair of sizes. */
+function perSizes<T>(f: (inSize: number, outSize: number) => T): (inSize: number, outSize: number) => T {
+  const cache = new Map<string, T>();
+  return (inSize, outSize) => {
+    const key = `${inSize}>${outSize}`;
+    let value = cache.get(key);
+    if (value === undefined) cache.set(key, (value = f(inSize, outSize)));
+    return value;
+  };
+}
 
 /**
  * Output j sits at input (j + 0.5)·scale - 0.5; when shrinking, the filter is stretched by the scale (so it
  * averages every input it covers). Windows are clipped at the edges and renormalised, then shifted to start
  * at most at inSize - K with zero weights, so every output reads exactly K inputs.
  */
-export function lanczosTaps(inSize: number, outSize: number): Taps {
-  const key = `${inSize}>${outSize}`;
-  const cached = tapCache.get(key);
-  if (cached) return cached;
+export const lanczosTaps = perSizes((inSize: number, outSize: number): Taps => {
   const scale = inSize / outSize;
   const stretch = Math.max(scale, 1);
   const support = 3 * stretch;
@@ -61,9 +68,8 @@ export function lanczosTaps(inSize: number, outSize: number): Taps {
     taps.first[j] = first;
     taps.weights.set(w, j * K + lo - first);
   });
-  tapCache.set(key, taps);
   return taps;
-}
+});
 
 /** The kernel's pass 1 writes samples × 2^VBITS, rounded, as 16-bit integers. */
 const VBITS = 6;
@@ -106,17 +112,13 @@ export interface FixedTaps {
   q2: number;
 }
 
-const fixedCache = new Map<string, FixedTaps>();
-
 /**
  * lanczosTaps in 16-bit fixed point, with as many fractional bits as 32-bit sums allow: pass 1 sums
  * 255 × Σ|w|·2^q1 (q1 ≤ 20), pass 2 sums Q6 samples (Lanczos-3's overshoot keeps them within about
  * -70..330, ×64 inside 16 bits) × Σ|w|·2^q2.
  */
-export function fixedTaps(inSize: number, outSize: number): FixedTaps {
-  const key = `${inSize}>${outSize}`;
-  const cached = fixedCache.get(key);
-  if (cached) return cached;
+export const fixedTaps = perSizes((inSize: number, outSize: number): FixedTaps => {
+  const key = `${inSize}>${outSize}`; // for errors
   const taps = lanczosTaps(inSize, outSize);
   const { weights, K } = taps;
   let absSum = 0, vMax = 0, vMin = 0;
@@ -136,10 +138,8 @@ export function fixedTaps(inSize: number, outSize: number): FixedTaps {
   };
   const p1 = fit(20, (q) => 255 * absSum * 2 ** q < 2 ** 30);
   const p2 = fit(16, (q) => Math.max(vMax, -vMin) * absSum * 2 ** q + 2 ** (q + VBITS) < 2 ** 31);
-  const fixed = { first: taps.first, K, w1: p1.w, s1: p1.q - VBITS, w2: p2.w, s2: p2.q + VBITS, q1: p1.q, q2: p2.q };
-  fixedCache.set(key, fixed);
-  return fixed;
-}
+  return { first: taps.first, K, w1: p1.w, s1: p1.q - VBITS, w2: p2.w, s2: p2.q + VBITS, q1: p1.q, q2: p2.q };
+});
 
 /** Where resize() finds its taps and scratch in the kernel's memory, for one crop size and res. */
 interface Layout {

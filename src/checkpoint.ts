@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { tempPath, writeFileAtomic } from './atomic.js';
-import type { TrainConfig } from './config.js';
+import { savedConfig, type TrainConfig } from './config.js';
 import { GanError } from './errors.js';
 
 export interface CheckpointState {
@@ -105,7 +105,8 @@ export function removeLeftovers(runDir: string): void {
 
 export function readState(dir: string): CheckpointState {
   try {
-    return JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as StateFile;
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as StateFile;
+    return { ...state, config: savedConfig(state.config) };
   } catch (e) {
     throw new GanError(`checkpoint ${dir} is unreadable (${(e as Error).message})`);
   }
@@ -122,6 +123,7 @@ export interface LoadedCheckpoint {
 export async function loadCheckpoint(dir: string, parts: { D?: boolean; optimizer?: boolean } = { D: true, optimizer: true }): Promise<LoadedCheckpoint> {
   try {
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as StateFile;
+    state.config = savedConfig(state.config);
     const G = await loadModel(path.join(dir, 'generator'));
     const D = parts.D ? await loadModel(path.join(dir, 'discriminator')) : undefined;
     const emaDir = path.join(dir, 'generator_ema');

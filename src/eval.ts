@@ -170,11 +170,11 @@ export async function scoreGenerator(G: tf.LayersModel, real: ImageSet, n: numbe
 /** Scores a run's checkpoint: n generated faces against real ones from its data (or --real). */
 export async function evaluateRun(o: EvalOptions): Promise<Scores & { run: string; step: number; real: string; ema: boolean }> {
   const n = o.n ?? 1000;
-  if (!Number.isInteger(n) || n < 2) throw new GanError(`--n must be an integer of at least 2 (got ${n})`);
+  if (!Number.isInteger(n) || n < 2) throw new GanError(`\`n\` must be an integer of at least 2 (got ${n})`);
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
   const state = readState(ck.dir);
   const realDir = o.real ?? state.dataDir;
-  if (!realDir) throw new GanError(`run ${ck.run} does not record its data: give the real faces with --real`);
+  if (!realDir) throw new GanError(`run ${ck.run} does not record its data: give the real faces with \`real\``);
   const real = await openDataset(realDir, state.config.res, { crop: 'center', quiet: true });
   const { G, ema } = await loadSampler(ck.dir, o.ema);
   try {

@@ -38,7 +38,7 @@ export async function openDataset(data: string | undefined, res: number, prep: O
   if (!fs.existsSync(data)) throw new GanError(`data folder not found: ${data}`);
   const dir = isCacheDir(data) ? data : (await preprocess(data, { ...prep, res })).dir;
   const set = loadCache(dir);
-  if (set.res !== res) throw new GanError(`cache ${dir} holds ${set.res}px images, not ${res}px: preprocess with --res ${res}`);
+  if (set.res !== res) throw new GanError(`cache ${dir} holds ${set.res}px images, not ${res}px: preprocess with \`res\` ${res}`);
   if (set.count === 0) throw new GanError(`cache ${dir} holds no images`);
   const m = set.manifest;
   const fingerprint = createHash('sha256')
@@ -59,7 +59,7 @@ export class BatchOrder {
 
   constructor(readonly count: number, readonly batch: number, readonly seed: number) {
     this.stepsPerEpoch = Math.floor(count / batch);
-    if (this.stepsPerEpoch < 1) throw new GanError(`the data has ${count} images, fewer than one batch of ${batch}: use a smaller --batch`);
+    if (this.stepsPerEpoch < 1) throw new GanError(`the data has ${count} images, fewer than one batch of ${batch}: use a smaller \`batch\``);
   }
 
   epochOf(step: number): number {

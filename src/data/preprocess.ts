@@ -5,13 +5,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import 'sharp'; // loaded on the main thread before the decoding threads use it, as sharp requires on Linux
+import { checkRes } from '../config.js';
 import { GanError } from '../errors.js';
 import { say, type Logger } from '../log.js';
 import { progress } from '../progress.js';
 import { decodeChunks, releaseDecoders, type Chunk } from './decode.js';
 import { CacheWriter, loadCache, readManifest, SHARD_IMAGES, type CropMode, type Manifest, type SourceEntry } from './cache.js';
 
-export const RESOLUTIONS = [16, 32, 64, 128] as const;
 export const CROPS: readonly CropMode[] = ['center', 'celeba'];
 
 export interface PreprocessOptions {
@@ -39,14 +39,8 @@ export interface PreprocessResult {
   seconds: number;
 }
 
-export function checkRes(res: number): void {
-  if (!(RESOLUTIONS as readonly number[]).includes(res)) {
-    throw new GanError(`--res must be one of ${RESOLUTIONS.join(', ')} (got ${res})`);
-  }
-}
-
 export function checkCrop(crop: string): asserts crop is CropMode {
-  if (!CROPS.includes(crop as CropMode)) throw new GanError(`--crop must be one of ${CROPS.join(', ')} (got ${crop})`);
+  if (!CROPS.includes(crop as CropMode)) throw new GanError(`\`crop\` must be one of ${CROPS.join(', ')} (got ${crop})`);
 }
 
 export function defaultCacheDir(folder: string, res: number): string {

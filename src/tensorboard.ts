@@ -62,7 +62,7 @@ function record(data: Uint8Array): Buffer {
   return r;
 }
 
-const PREFIX = 'events.out.tfevents.';
+const NAME = /^events\.out\.tfevents\.(\d+)\./;
 
 /**
  * `events.out.tfevents.<unix seconds>.<host>`, named to sort after every events file already in `dir`:
@@ -70,9 +70,9 @@ const PREFIX = 'events.out.tfevents.';
  * that starts within the same second as the last one (or after the clock went back) takes the next second.
  */
 function newFileName(dir: string): string {
-  const earlier = fs.readdirSync(dir).filter((f) => f.startsWith(PREFIX)).map((f) => Number(f.slice(PREFIX.length).split('.')[0]));
+  const earlier = fs.readdirSync(dir).map((f) => NAME.exec(f)).filter((m) => m !== null).map((m) => Number(m[1]));
   const seconds = Math.max(Math.floor(Date.now() / 1000), ...earlier.map((s) => s + 1));
-  return `${PREFIX}${String(seconds).padStart(10, '0')}.${os.hostname()}`;
+  return `events.out.tfevents.${String(seconds).padStart(10, '0')}.${os.hostname()}`;
 }
 
 /** Width and height from a PNG's header (its first chunk, IHDR, states them): Summary.Image carries both. */
@@ -139,7 +139,8 @@ export function openEvents(runDir: string, o: EventsOptions = {}): Events {
     throw new GanError(message);
   };
   const at = (step: number) => {
-    if (!Number.isSafeInteger(step) || step < lastStep) {
+    if (!Number.isSafeInteger(step)) throw new Error(`TensorBoard step ${step} is not a whole number`);
+    if (step < lastStep) {
       throw new Error(`TensorBoard step ${step} goes back before step ${lastStep}${o.resumedAt === undefined ? '' : ` (resumed at ${o.resumedAt})`}`);
     }
     lastStep = step;

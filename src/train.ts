@@ -1,5 +1,6 @@
 // `gan train`: the bookkeeping around the training step (src/step.ts): the run folder, resuming, the
-// step's inputs, threads, logs, previews, evaluation and checkpoints, and stopping on a signal.
+// step's inputs, threads, logs (train.log, losses.csv, TensorBoard's events), previews, evaluation and
+// checkpoints, and stopping on a signal.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -12,12 +13,13 @@ import { BatchOrder, openDataset, toFloatBatch, type Dataset } from './data/data
 import { GanError } from './errors.js';
 import { scoreGenerator } from './eval.js';
 import { createGan, gradientSize, restoreGan, sampler, updateEma, type Gan } from './gan.js';
-import { grid, writePng } from './images.js';
+import { encodeImage, grid } from './images.js';
 import { fileLogger, say, type Logger } from './log.js';
 import { checkThreads, defaultThreads, startThreads, trainOn, type StepInputs, type StepStats } from './parallel.js';
 import { plotLosses } from './plot.js';
 import { progress } from './progress.js';
 import { Rng } from './rng.js';
+import { openEvents } from './tensorboard.js';
 import { PREVIEW_SEEDS, sampleSeeds } from './sample.js';
 
 export interface TrainOptions {
@@ -74,13 +76,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (step % c.checkpointEvery === 0) await out.checkpoint(step);
       await new Promise(setImmediate); // let Ctrl-C and other events in between steps
     }
+    if (step > run.step || !run.latest) {
+      if (step % c.previewEvery !== 0) await out.preview(step);
+      await out.checkpoint(step);
+    }
   } finally {
-    out.stop();
+    out.close();
     await threads?.close();
-  }
-  if (step > run.step || !run.latest) {
-    if (step % c.previewEvery !== 0) await out.preview(step);
-    await out.checkpoint(step);
   }
   run.tell(stopped
     ? `stopped at step ${step}; checkpoint written. Run the same command again to resume.`
@@ -188,6 +190,7 @@ function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
   const evalCsv = path.join(dir, 'evals.csv');
   trimCsv(csv, CSV_HEADER, run.step);
   if (c.evalEvery) trimCsv(evalCsv, EVAL_HEADER, run.step);
+  const events = openEvents(dir, { resumedAt: run.latest && run.step });
   const bar = o.quiet ? undefined : progress('train', run.totalSteps, { tty: o.tty });
   let imgPerS = 0;
   let losses: { d: number; g: number } | undefined;
@@ -198,20 +201,22 @@ function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
       const epoch = order.epochOf(step - 1) + 1;
       run.log.info({ step, epoch, d_loss: dLoss, g_loss: gLoss, d_real: dReal, d_fake: dFake, img_per_s: imgPerS });
       fs.appendFileSync(csv, `${step},${epoch},${dLoss},${gLoss},${dReal},${dFake},${imgPerS.toFixed(2)}\n`);
+      events.scalars(step, { 'loss/D': dLoss, 'loss/G': gLoss, 'D/real D(x)': dReal, 'D/fake D(G(z))': dFake, 'speed/img_per_s': imgPerS });
       bar?.update(step, { epoch: `${epoch}/${c.epochs}`, D: dLoss.toFixed(3), G: gLoss.toFixed(3), 'D(x)': dReal.toFixed(2),
         'D(G(z))': dFake.toFixed(2), 'img/s': imgPerS.toFixed(1) });
     },
     async preview(step: number) {
       const pixels = await sampleSeeds(sampler(gan), PREVIEW_SEEDS);
       const img = grid(pixels, PREVIEW_SEEDS.length, c.res, 8);
-      const scale = Math.max(1, Math.floor(128 / c.res)); // small faces are enlarged for viewing
-      await writePng(path.join(dir, 'previews', `step-${String(step).padStart(8, '0')}.png`), img, scale);
-      await writePng(path.join(dir, 'previews', 'latest.png'), img, scale);
+      const png = await encodeImage(img, '.png', Math.max(1, Math.floor(128 / c.res))); // small faces enlarged for viewing
+      for (const name of [`step-${String(step).padStart(8, '0')}.png`, 'latest.png']) writeFileAtomic(path.join(dir, 'previews', name), png);
+      events.image(step, 'previews', png);
     },
     async evaluate(step: number) {
       const q = await scoreGenerator(sampler(gan), ds, EVAL_EVERY_N);
       run.log.info({ event: 'eval', step, ...q });
       fs.appendFileSync(evalCsv, `${step},${q.face_share},${q.frechet},${q.frechet_floor}\n`);
+      events.scalars(step, { 'eval/face_share': q.face_share, 'eval/frechet': q.frechet, 'eval/frechet_floor': q.frechet_floor });
     },
     async checkpoint(step: number) {
       const saved = await saveCheckpoint(dir, {
@@ -224,6 +229,9 @@ function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
       await plotLosses(csv, path.join(dir, 'losses.png'), c.evalEvery ? evalCsv : undefined);
       run.log.info({ event: 'checkpoint', step, dir: saved });
     },
-    stop: () => bar?.stop(),
+    close() {
+      bar?.stop();
+      events.close();
+    },
   };
 }

@@ -225,3 +225,28 @@ test('a failed or short write (disk full) is a GanError that names the file, whi
     assert.deepEqual(read.events.map((e) => [e.what, e.step]), [['file_version', 0], ['session_log', 0], ['summary', 1]]);
   }
 });
+
+test('gan train writes an events file: the losses at every step and the preview grid at every preview', async (t) => {
+  if (typeof DECODER === 'string') return t.skip(DECODER);
+  const { initBackend } = await import('../src/backend.js');
+  const { train } = await import('../src/train.js');
+  const { disposeGan } = await import('../src/gan.js');
+  await initBackend(process.env.GAN_TEST_BACKEND);
+  const r = await train({ res: 16, run: 'events', checkpointsDir: tempDir(), maxSteps: 3, threads: 1, quiet: true,
+    overrides: { width: 4, batch: 4, epochs: 1, previewEvery: 2, checkpointEvery: 100 } });
+  disposeGan(r.gan);
+  const [file] = decode(eventFiles(r.runDir)).files;
+  const summaries = file.events.filter((e) => e.what === 'summary');
+  const losses = fs.readFileSync(path.join(r.runDir, 'losses.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+  const scalar = (tag: string) => summaries.flatMap((e) => (e.values ?? []).filter((v) => v.tag === tag).map((v) => [e.step, v.simple_value]));
+  // float32 in the file: the CSV's float64 rounded
+  assert.deepEqual(scalar('loss/D'), losses.map((l) => [l[0], Math.fround(l[2])]));
+  assert.deepEqual(scalar('loss/G'), losses.map((l) => [l[0], Math.fround(l[3])]));
+  assert.deepEqual(scalar('D/real D(x)').map(([s]) => s), [1, 2, 3]);
+  // previews at steps 0 and 2, and the last step's: each image the PNG written beside it
+  const images = summaries.flatMap((e) => (e.values ?? []).filter((v) => v.image).map((v) => ({ step: e.step, png: Buffer.from(v.image!.png, 'base64') })));
+  assert.deepEqual(images.map((i) => i.step), [0, 2, 3]);
+  for (const { step, png } of images) {
+    assert.ok(png.equals(fs.readFileSync(path.join(r.runDir, 'previews', `step-${String(step).padStart(8, '0')}.png`))), `preview of step ${step}`);
+  }
+});

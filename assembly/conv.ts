@@ -311,3 +311,350 @@ export function conv2dInputGrad(dy: usize, w: usize, dx: usize, scratch: usize, 
     }
   }
 }
+
+// Winograd F(2×2, 2×2) for 4×4 stride-2 convolutions padded by 1 on even sizes ('same' there), every
+// convolution of the DCGAN but the first of D and the last of G. A 4×4 stride-2 convolution is four 2×2
+// stride-1 convolutions, one per phase (p, q) of the input's rows and columns: with X_pq[s][t] = x[2s-1+p][2t-1+q],
+//   y[oy][ox] = Σ_{p,q} Σ_{a,b} X_pq[oy + a][ox + b] · w[2a + p][2b + q].
+// Each is F(2×2, 2×2) on 2×2 tiles of y, y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A, whose 1-D transforms only add:
+//   Bᵀd = (d0 - d1, d1, d2 - d1),  Gg = (g0, g0 + g1, g1),  Aᵀm = (m0 + m1, m1 + m2).
+// The phases add up in the transformed domain, so a tile of y costs 9 products ("points" π = (u, v)) of
+// length 4·Ci where the direct product has 16 taps of Ci: 9/16 of the multiplications. Per point, all
+// tiles are one matrix product on the 4×8 tile above,
+//   M_π[t][co] = Σ_k V_π[t][k] · U_π[k][co],  k = (2p + q)·Ci + ci,
+// and the two gradients are its adjoints: dx scatters B·(M_dy · U_πᵀ)·Bᵀ back (A-transformed dy),
+// dw = Gᵀ(Σ_t V_πᵀ · M_dy)G. Tile t = (n, ty, tx) reads the 6×6 window of x at (4ty - 1, 4tx - 1): phase p's
+// rows i = 0, 1, 2 are window rows 2i + p. Ci and Co are multiples of 4, so channels go four at a time.
+
+/** Whether the geometry is one the Winograd kernels compute (else the direct ones do). */
+export function winograd(): bool {
+  return KH === 4 && KW === 4 && SH === 2 && SW === 2 && DH === 1 && DW === 1 && PT === 1 && PL === 1 &&
+    H === 2 * HO && W === 2 * WO && (HO & 1) === 0 && (WO & 1) === 0 && (CI & 3) === 0 && (CO & 3) === 0 && USE_WINOGRAD;
+}
+
+let USE_WINOGRAD = true;
+/** Turns the Winograd kernels off and on (the bench compares them with the direct ones). */
+export function useWinograd(on: bool): void {
+  USE_WINOGRAD = on;
+}
+
+// Tiles: TY × TX a image, T in all; a block of NB of them at a time; KB of a product's inner dimension at a time.
+let TY: i32, TX: i32, T: i32, NB: i32;
+const KB = 512;
+
+// @ts-ignore: decorator
+@inline function tiles(): void {
+  TY = HO >> 1; TX = WO >> 1; T = N * TY * TX;
+}
+
+// The window of the tile at hand (set by window()): its image and the row and column of x its (0, 0) is.
+let WN: i32, WY: i32, WX: i32;
+
+/** Makes rowAt and colAt answer for tile t; returns the byte offset of its first pixel of y (or dy). */
+function window(t: i32): usize {
+  const q = t / TX, tx = t - q * TX;
+  const n = q / TY, ty = q - n * TY;
+  WN = n; WY = 4 * ty - 1; WX = 4 * tx - 1;
+  return <usize>((n * HO + 2 * ty) * WO + 2 * tx) * CO << 2;
+}
+
+/** The byte offset in x (or dx) of the window's row i, -1 outside the image. */
+// @ts-ignore: decorator
+@inline function rowAt(i: i32): i32 {
+  const iy = WY + i;
+  return <u32>iy < <u32>H ? (WN * H + iy) * W * CI << 2 : -1;
+}
+
+/** The byte offset in a row of the window's column j, -1 outside the image. */
+// @ts-ignore: decorator
+@inline function colAt(j: i32): i32 {
+  const ix = WX + j;
+  return <u32>ix < <u32>W ? ix * CI << 2 : -1;
+}
+
+/** Four channels of x at (row r, column k) of a window, zero outside the image. */
+// @ts-ignore: decorator
+@inline function ld(x: usize, r: i32, k: i32, c: usize): v128 {
+  return (r | k) < 0 ? f32x4.splat(0) : v128.load(x + <usize>r + <usize>k + c);
+}
+
+/**
+ * V_π of tiles t0 .. t0+rows (zero past the last tile), four channels of k at a time to
+ * v + π·ps + r·ts + (k/4)·gs: rows one after the other (ts = K·4, gs = 16) or four columns a group (ts = 16).
+ */
+function inputTransform(x: usize, v: usize, t0: i32, rows: i32, ps: usize, ts: usize, gs: usize): void {
+  const K = 4 * CI;
+  for (let r = 0; r < rows; r++) {
+    const base = v + <usize>r * ts;
+    if (t0 + r >= T) {
+      for (let p = 0; p < 9; p++) for (let k = 0; k < K; k += 4) v128.store(base + <usize>p * ps + (<usize>k >> 2) * gs, f32x4.splat(0));
+      continue;
+    }
+    window(t0 + r);
+    for (let pq = 0; pq < 4; pq++) {
+      const p = pq >> 1, q = pq & 1;
+      const r0 = rowAt(p), r1 = rowAt(2 + p), r2 = rowAt(4 + p), k0 = colAt(q), k1 = colAt(2 + q), k2 = colAt(4 + q);
+      for (let c = 0; c < CI; c += 4) {
+        const cb = <usize>c << 2;
+        const d00 = ld(x, r0, k0, cb), d01 = ld(x, r0, k1, cb), d02 = ld(x, r0, k2, cb);
+        const d10 = ld(x, r1, k0, cb), d11 = ld(x, r1, k1, cb), d12 = ld(x, r1, k2, cb);
+        const d20 = ld(x, r2, k0, cb), d21 = ld(x, r2, k1, cb), d22 = ld(x, r2, k2, cb);
+        // Bᵀ along the rows, then along the columns
+        const e00 = f32x4.sub(d00, d10), e01 = f32x4.sub(d01, d11), e02 = f32x4.sub(d02, d12);
+        const e20 = f32x4.sub(d20, d10), e21 = f32x4.sub(d21, d11), e22 = f32x4.sub(d22, d12);
+        const dst = base + (<usize>(pq * CI + c) >> 2) * gs;
+        v128.store(dst, f32x4.sub(e00, e01)); v128.store(dst + ps, e01); v128.store(dst + 2 * ps, f32x4.sub(e02, e01));
+        v128.store(dst + 3 * ps, f32x4.sub(d10, d11)); v128.store(dst + 4 * ps, d11); v128.store(dst + 5 * ps, f32x4.sub(d12, d11));
+        v128.store(dst + 6 * ps, f32x4.sub(e20, e21)); v128.store(dst + 7 * ps, e21); v128.store(dst + 8 * ps, f32x4.sub(e22, e21));
+      }
+    }
+  }
+}
+
+/**
+ * The A-transform of dy (the adjoint of the output transform: M_π = A dy Aᵀ, from a 2×2 tile) for tiles
+ * t0 .. t0+rows, zero past the last tile; four channels at v + π·ps + r·ts + (co/8)·gs + (co%8)·4: rows one
+ * after the other (ts = Co·4, gs = 32) or in panels of eight (ts = 32).
+ */
+function dyTransform(dy: usize, v: usize, t0: i32, rows: i32, ps: usize, ts: usize, gs: usize): void {
+  const rowBytes = <usize>WO * CO << 2;
+  for (let r = 0; r < rows; r++) {
+    const base = v + <usize>r * ts;
+    const src = t0 + r < T ? dy + window(t0 + r) : 0;
+    for (let co = 0; co < CO; co += 4) {
+      const dst = base + (<usize>co >> 3) * gs + (<usize>(co & 7) << 2);
+      if (t0 + r >= T) {
+        for (let p = 0; p < 9; p++) v128.store(dst + <usize>p * ps, f32x4.splat(0));
+        continue;
+      }
+      const s = src + (<usize>co << 2), cb = <usize>CO << 2;
+      const a00 = v128.load(s), a01 = v128.load(s + cb), a10 = v128.load(s + rowBytes), a11 = v128.load(s + rowBytes + cb);
+      const b01 = f32x4.add(a00, a01), b11 = f32x4.add(a10, a11);
+      v128.store(dst, a00); v128.store(dst + ps, b01); v128.store(dst + 2 * ps, a01);
+      v128.store(dst + 3 * ps, f32x4.add(a00, a10)); v128.store(dst + 4 * ps, f32x4.add(b01, b11)); v128.store(dst + 5 * ps, f32x4.add(a01, a11));
+      v128.store(dst + 6 * ps, a10); v128.store(dst + 7 * ps, b11); v128.store(dst + 8 * ps, a11);
+    }
+  }
+}
+
+/** y of tiles t0 .. t0+rows from M_π at m + π·ps + r·(Co8·4): y = Aᵀ M A. */
+function outputTransform(m: usize, y: usize, t0: i32, rows: i32, ps: usize): void {
+  const rs = <usize>round8(CO) << 2, rowBytes = <usize>WO * CO << 2, cb = <usize>CO << 2;
+  for (let r = 0; r < rows; r++) {
+    const dst = y + window(t0 + r), src = m + <usize>r * rs;
+    for (let co = 0; co < CO; co += 4) {
+      const s = src + (<usize>co << 2);
+      const m00 = v128.load(s), m01 = v128.load(s + ps), m02 = v128.load(s + 2 * ps);
+      const m10 = v128.load(s + 3 * ps), m11 = v128.load(s + 4 * ps), m12 = v128.load(s + 5 * ps);
+      const m20 = v128.load(s + 6 * ps), m21 = v128.load(s + 7 * ps), m22 = v128.load(s + 8 * ps);
+      const r00 = f32x4.add(m00, m01), r01 = f32x4.add(m01, m02);
+      const r10 = f32x4.add(m10, m11), r11 = f32x4.add(m11, m12);
+      const r20 = f32x4.add(m20, m21), r21 = f32x4.add(m21, m22);
+      const d = dst + (<usize>co << 2);
+      v128.store(d, f32x4.add(r00, r10)); v128.store(d + cb, f32x4.add(r01, r11));
+      v128.store(d + rowBytes, f32x4.add(r10, r20)); v128.store(d + rowBytes + cb, f32x4.add(r11, r21));
+    }
+  }
+}
+
+/** Adds four channels to dx at (row r, column k) of a window, if inside the image. */
+// @ts-ignore: decorator
+@inline function addAt(dx: usize, r: i32, k: i32, c: usize, value: v128): void {
+  if ((r | k) >= 0) {
+    const at = dx + <usize>r + <usize>k + c;
+    v128.store(at, f32x4.add(v128.load(at), value));
+  }
+}
+
+/** dx += B V_π Bᵀ of tiles t0 .. t0+rows (the adjoint of the input transform), V_π at v + π·ps + r·(K·4). */
+function inputScatter(v: usize, dx: usize, t0: i32, rows: i32, ps: usize): void {
+  const rs = <usize>CI << 4;
+  for (let r = 0; r < rows; r++) {
+    window(t0 + r);
+    for (let pq = 0; pq < 4; pq++) {
+      const p = pq >> 1, q = pq & 1;
+      const r0 = rowAt(p), r1 = rowAt(2 + p), r2 = rowAt(4 + p), k0 = colAt(q), k1 = colAt(2 + q), k2 = colAt(4 + q);
+      for (let c = 0; c < CI; c += 4) {
+        const s = v + <usize>r * rs + (<usize>(pq * CI + c) << 2), cb = <usize>c << 2;
+        const g00 = v128.load(s), g01 = v128.load(s + ps), g02 = v128.load(s + 2 * ps);
+        const g10 = v128.load(s + 3 * ps), g11 = v128.load(s + 4 * ps), g12 = v128.load(s + 5 * ps);
+        const g20 = v128.load(s + 6 * ps), g21 = v128.load(s + 7 * ps), g22 = v128.load(s + 8 * ps);
+        // B along the columns (d0 = g0, d1 = g1 - g0 - g2, d2 = g2), then along the rows
+        const e01 = f32x4.sub(f32x4.sub(g01, g00), g02), e11 = f32x4.sub(f32x4.sub(g11, g10), g12), e21 = f32x4.sub(f32x4.sub(g21, g20), g22);
+        addAt(dx, r0, k0, cb, g00); addAt(dx, r0, k1, cb, e01); addAt(dx, r0, k2, cb, g02);
+        addAt(dx, r1, k0, cb, f32x4.sub(f32x4.sub(g10, g00), g20));
+        addAt(dx, r1, k1, cb, f32x4.sub(f32x4.sub(e11, e01), e21));
+        addAt(dx, r1, k2, cb, f32x4.sub(f32x4.sub(g12, g02), g22));
+        addAt(dx, r2, k0, cb, g20); addAt(dx, r2, k1, cb, e21); addAt(dx, r2, k2, cb, g22);
+      }
+    }
+  }
+}
+
+/**
+ * U_π = G g Gᵀ of the filter w [4][4][Ci][Co], four output channels at a time, to u + π·ps: in panels
+ * [Co8/8][K][8] as the forward product reads them, or [K/8][Co][8] (U_πᵀ) for the input gradient's.
+ */
+function filterTransform(w: usize, u: usize, transposed: bool): void {
+  const K = 4 * CI, Co8 = round8(CO);
+  const ps = <usize>(transposed ? K * CO : K * Co8) << 2;
+  const tap = <usize>CI * CO << 2;
+  for (let pq = 0; pq < 4; pq++) {
+    const p = pq >> 1, q = pq & 1;
+    for (let ci = 0; ci < CI; ci++) {
+      const k = pq * CI + ci;
+      for (let co = 0; co < CO; co += 4) {
+        const s = w + ((<usize>ci * CO + co) << 2);
+        const g00 = v128.load(s + <usize>(p * 4 + q) * tap), g01 = v128.load(s + <usize>(p * 4 + 2 + q) * tap);
+        const g10 = v128.load(s + <usize>((2 + p) * 4 + q) * tap), g11 = v128.load(s + <usize>((2 + p) * 4 + 2 + q) * tap);
+        const h0 = f32x4.add(g00, g01), h1 = f32x4.add(g10, g11);
+        const at = u + (transposed ? ((<usize>(k >> 3) * CO + co) << 5) + (<usize>(k & 7) << 2) : ((<usize>(co >> 3) * K + k) << 5) + (<usize>(co & 7) << 2));
+        putU(at, ps, transposed, g00); putU(at + ps, ps, transposed, h0); putU(at + 2 * ps, ps, transposed, g01);
+        putU(at + 3 * ps, ps, transposed, f32x4.add(g00, g10)); putU(at + 4 * ps, ps, transposed, f32x4.add(h0, h1));
+        putU(at + 5 * ps, ps, transposed, f32x4.add(g01, g11));
+        putU(at + 6 * ps, ps, transposed, g10); putU(at + 7 * ps, ps, transposed, h1); putU(at + 8 * ps, ps, transposed, g11);
+      }
+    }
+  }
+}
+
+/** Four output channels of U_π: four rows of a [K/8][Co][8] panel (transposed), or four columns of a [Co8/8][K][8] one. */
+// @ts-ignore: decorator
+@inline function putU(at: usize, ps: usize, transposed: bool, val: v128): void {
+  if (transposed) {
+    store<f32>(at, f32x4.extract_lane(val, 0)); store<f32>(at + 32, f32x4.extract_lane(val, 1));
+    store<f32>(at + 64, f32x4.extract_lane(val, 2)); store<f32>(at + 96, f32x4.extract_lane(val, 3));
+  } else {
+    v128.store(at, val);
+  }
+}
+
+/** dw = Gᵀ dU_π G from dU_π [K][Co8] at du + π·ps. */
+function filterGradTransform(du: usize, dw: usize): void {
+  const K = 4 * CI, Co8 = round8(CO);
+  const ps = <usize>K * Co8 << 2, tap = <usize>CI * CO << 2;
+  for (let pq = 0; pq < 4; pq++) {
+    const p = pq >> 1, q = pq & 1;
+    for (let ci = 0; ci < CI; ci++) {
+      const k = pq * CI + ci;
+      for (let co = 0; co < CO; co += 4) {
+        const s = du + ((<usize>k * Co8 + co) << 2);
+        const e00 = v128.load(s), e01 = v128.load(s + ps), e02 = v128.load(s + 2 * ps);
+        const e10 = v128.load(s + 3 * ps), e11 = v128.load(s + 4 * ps), e12 = v128.load(s + 5 * ps);
+        const e20 = v128.load(s + 6 * ps), e21 = v128.load(s + 7 * ps), e22 = v128.load(s + 8 * ps);
+        const h00 = f32x4.add(e00, e01), h01 = f32x4.add(e01, e02);
+        const h10 = f32x4.add(e10, e11), h11 = f32x4.add(e11, e12);
+        const h20 = f32x4.add(e20, e21), h21 = f32x4.add(e21, e22);
+        const d = dw + ((<usize>ci * CO + co) << 2);
+        v128.store(d + <usize>(p * 4 + q) * tap, f32x4.add(h00, h10));
+        v128.store(d + <usize>(p * 4 + 2 + q) * tap, f32x4.add(h01, h11));
+        v128.store(d + <usize>((2 + p) * 4 + q) * tap, f32x4.add(h10, h20));
+        v128.store(d + <usize>((2 + p) * 4 + 2 + q) * tap, f32x4.add(h11, h21));
+      }
+    }
+  }
+}
+
+/** winogradConv2d: U_π panels [9][Co8/8][K][8] | V_π block [9][NB][K] | M_π block [9][NB][Co8]; returns the bytes. */
+function winogradLayout(scratch: usize, tb: i32, a: i32, b: i32, c: i32): usize {
+  tiles();
+  NB = min(round4(max(1, tb)), round4(T));
+  PART1 = scratch;
+  PART2 = PART1 + (<usize>9 * a << 2);
+  PART3 = PART2 + (<usize>9 * NB * b << 2);
+  return PART3 + (<usize>9 * NB * c << 2) - scratch;
+}
+
+export function winogradScratch(tb: i32): usize {
+  const K = 4 * CI, Co8 = round8(CO);
+  return winogradLayout(0, tb, K * Co8, K, Co8);
+}
+
+/** y = Aᵀ[U_π · V_π]A, NB tiles at a time. */
+export function winogradConv2d(x: usize, w: usize, y: usize, scratch: usize, tb: i32): void {
+  const K = 4 * CI, Co8 = round8(CO);
+  winogradLayout(scratch, tb, K * Co8, K, Co8);
+  const u = PART1, v = PART2, m = PART3;
+  const psU = <usize>K * Co8 << 2, psV = <usize>NB * K << 2, psM = <usize>NB * Co8 << 2;
+  if (Co8 !== CO) memory.fill(u, 0, 9 * psU); // the zero columns of the last panel
+  filterTransform(w, u, false);
+  for (let t0 = 0; t0 < T; t0 += NB) {
+    const rows = min(NB, T - t0), rows4 = round4(rows);
+    inputTransform(x, v, t0, rows4, psV, <usize>K << 2, 16);
+    for (let pt = 0; pt < 9; pt++) {
+      for (let k0 = 0; k0 < K; k0 += KB) {
+        const kc = min(KB, K - k0);
+        for (let j = 0; j < Co8; j += 8) {
+          const b = u + <usize>pt * psU + ((<usize>j * K + <usize>k0 * 8) << 2);
+          for (let i = 0; i < rows4; i += 4) {
+            tile(v + <usize>pt * psV + ((<usize>i * K + k0) << 2), <usize>K << 2, 4, b, 32, kc,
+              m + <usize>pt * psM + ((<usize>i * Co8 + j) << 2), <usize>Co8 << 2, k0 > 0);
+          }
+        }
+      }
+    }
+    outputTransform(m, y, t0, rows, psM);
+  }
+}
+
+export function winogradInputGradScratch(tb: i32): usize {
+  const K = 4 * CI;
+  return winogradLayout(0, tb, K * CO, CO, K);
+}
+
+/** dx = Σ_t B[M_dy,π · U_πᵀ]Bᵀ, NB tiles at a time. */
+export function winogradInputGrad(dy: usize, w: usize, dx: usize, scratch: usize, tb: i32): void {
+  const K = 4 * CI;
+  winogradLayout(scratch, tb, K * CO, CO, K);
+  const u = PART1, md = PART2, v = PART3;
+  const psU = <usize>K * CO << 2, psM = <usize>NB * CO << 2, psV = <usize>NB * K << 2;
+  filterTransform(w, u, true);
+  memory.fill(dx, 0, <usize>N * H * W * CI << 2);
+  for (let t0 = 0; t0 < T; t0 += NB) {
+    const rows = min(NB, T - t0), rows4 = round4(rows);
+    dyTransform(dy, md, t0, rows4, psM, <usize>CO << 2, 32);
+    for (let pt = 0; pt < 9; pt++) {
+      for (let k0 = 0; k0 < CO; k0 += KB) {
+        const kc = min(KB, CO - k0);
+        for (let j = 0; j < K; j += 8) {
+          const b = u + <usize>pt * psU + ((<usize>j * CO + <usize>k0 * 8) << 2);
+          for (let i = 0; i < rows4; i += 4) {
+            tile(md + <usize>pt * psM + ((<usize>i * CO + k0) << 2), <usize>CO << 2, 4, b, 32, kc,
+              v + <usize>pt * psV + ((<usize>i * K + j) << 2), <usize>K << 2, k0 > 0);
+          }
+        }
+      }
+    }
+    inputScatter(v, dx, t0, rows, psV);
+  }
+}
+
+export function winogradFilterGradScratch(tb: i32): usize {
+  const K = 4 * CI, Co8 = round8(CO);
+  return winogradLayout(0, tb, K * Co8, K, Co8);
+}
+
+/** dw = Gᵀ[Σ_t V_πᵀ · M_dy,π]G, NB tiles at a time: V_π in groups of four columns, M_dy,π in panels of eight. */
+export function winogradFilterGrad(x: usize, dy: usize, dw: usize, scratch: usize, tb: i32): void {
+  const K = 4 * CI, Co8 = round8(CO);
+  winogradLayout(scratch, tb, K * Co8, K, Co8);
+  const du = PART1, v = PART2, md = PART3;
+  const psU = <usize>K * Co8 << 2, psV = <usize>NB * K << 2, psM = <usize>NB * Co8 << 2;
+  const group = <usize>NB << 4, panel = <usize>NB << 5;
+  memory.fill(du, 0, 9 * psU);
+  if (Co8 !== CO) memory.fill(md, 0, 9 * psM); // the zero columns of the last panel
+  for (let t0 = 0; t0 < T; t0 += NB) {
+    const rows = min(NB, T - t0);
+    inputTransform(x, v, t0, rows, psV, 16, group);
+    dyTransform(dy, md, t0, rows, psM, 32, panel);
+    for (let pt = 0; pt < 9; pt++) {
+      for (let i = 0; i < K; i += 4) {
+        for (let j = 0; j < Co8; j += 8) {
+          tile(v + <usize>pt * psV + <usize>(i >> 2) * group, 4, 16, md + <usize>pt * psM + <usize>(j >> 3) * panel, 32, rows,
+            du + <usize>pt * psU + ((<usize>i * Co8 + j) << 2), <usize>Co8 << 2, true);
+        }
+      }
+    }
+  }
+  filterGradTransform(du, dw);
+}

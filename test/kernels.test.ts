@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend.js';
+import { useWinograd } from '../src/kernels/conv.js';
+import type { BackendWasm } from '../src/kernels/wasm.js';
 
 before(async () => {
   await initBackend('wasm'); // registers our kernels
@@ -54,29 +56,61 @@ function compute(c: Case, seed: number) {
   });
 }
 
+/** The largest error of each result of `compute` on wasm, relative to the largest value of the cpu backend's. */
+async function againstCpu(c: Case, seed: number): Promise<{ errors: number[]; got: Float32Array[] }> {
+  await tf.setBackend('cpu');
+  const want = compute(c, seed);
+  await tf.setBackend('wasm');
+  const got = compute(c, seed);
+  const errors = want.map((w, j) => {
+    assert.deepEqual(got[j].shape, w.shape);
+    let [scale, err] = [1e-6, 0];
+    for (let e = 0; e < w.data.length; e++) {
+      scale = Math.max(scale, Math.abs(w.data[e]));
+      err = Math.max(err, Math.abs(w.data[e] - got[j].data[e]));
+    }
+    return err / scale;
+  });
+  return { errors, got: got.map((g) => g.data as Float32Array) };
+}
+
+const RESULTS = ['conv2d', 'dx', 'dfilter', 'conv2dTranspose'];
+
 test('Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter on wasm match the cpu backend', async () => {
   const all = cases();
   assert.ok(all.length > 300, `${all.length} cases`);
   let worst = 0;
   for (const [i, c] of all.entries()) {
-    await tf.setBackend('cpu');
-    const want = compute(c, i + 1);
-    await tf.setBackend('wasm');
-    const got = compute(c, i + 1);
-    for (let j = 0; j < want.length; j++) {
-      assert.deepEqual(got[j].shape, want[j].shape);
-      let scale = 0;
-      let err = 0;
-      for (let e = 0; e < want[j].data.length; e++) {
-        scale = Math.max(scale, Math.abs(want[j].data[e]));
-        err = Math.max(err, Math.abs(want[j].data[e] - got[j].data[e]));
-      }
-      const rel = err / Math.max(scale, 1e-6);
+    const { errors } = await againstCpu(c, i + 1);
+    for (const [j, rel] of errors.entries()) {
       worst = Math.max(worst, rel);
-      assert.ok(rel < 1e-5, `${['conv2d', 'dx', 'dfilter', 'conv2dTranspose'][j]} ${JSON.stringify(c)}: relative error ${rel}`);
+      assert.ok(rel < 1e-5, `${RESULTS[j]} ${JSON.stringify(c)}: relative error ${rel}`);
     }
   }
   assert.ok(worst > 0, 'the two backends really computed separately');
+});
+
+test('4×4 stride-2 convolutions (Winograd on wasm) match the cpu backend, and the direct kernels', async () => {
+  // [n, h, w, ci], co: even output sizes and channels in fours, as Winograd takes them; blocks of 128 and 256
+  // tiles and of 512 inner products are crossed, and Co off the 8-column panels
+  const shapes: [[number, number, number, number], number][] = [[[1, 4, 4, 4], 4], [[2, 8, 8, 4], 8], [[3, 8, 12, 8], 12],
+    [[2, 16, 8, 16], 4], [[1, 4, 8, 12], 20], [[3, 32, 24, 4], 8], [[5, 32, 32, 4], 4], [[1, 4, 4, 136], 8], [[1, 4, 4, 4], 516],
+    [[2, 12, 4, 32], 36]];
+  const backend = () => tf.findBackend('wasm') as BackendWasm;
+  for (const [i, [x, co]] of shapes.entries()) {
+    for (const pad of ['same', 1] as const) {
+      const c: Case = { x, k: 4, co, stride: 2, pad };
+      const winograd = await againstCpu(c, 100 + i);
+      useWinograd(backend(), false);
+      const direct = await againstCpu(c, 100 + i).finally(() => useWinograd(backend(), true));
+      for (const [j, rel] of winograd.errors.entries()) {
+        assert.ok(rel < 1e-5, `${RESULTS[j]} ${JSON.stringify(c)}: relative error ${rel}`);
+        assert.ok(direct.errors[j] < 1e-5);
+      }
+      // the other summation order shows in the last bits: the Winograd kernels really ran
+      assert.ok(winograd.got.some((g, j) => g.some((v, e) => v !== direct.got[j][e])), `${JSON.stringify(c)}: Winograd ran`);
+    }
+  }
 });
 
 test('conv.wasm has no data of its own, so importing the backend\'s memory writes nothing into it', () => {

@@ -18,6 +18,15 @@ interface ConvModule {
   conv2dFilterGrad(x: number, dy: number, dw: number, scratch: number, pixels: number, taps: number): void;
   inputGradScratch(pixels: number): number;
   conv2dInputGrad(dy: number, w: number, dx: number, scratch: number, pixels: number): void;
+  // Winograd F(2×2, 2×2) for the 4×4 stride-2 geometries it fits (winograd()); tiles: 2×2 output tiles a block
+  winograd(): boolean;
+  useWinograd(on: boolean): void;
+  winogradScratch(tiles: number): number;
+  winogradConv2d(x: number, w: number, y: number, scratch: number, tiles: number): void;
+  winogradInputGradScratch(tiles: number): number;
+  winogradInputGrad(dy: number, w: number, dx: number, scratch: number, tiles: number): void;
+  winogradFilterGradScratch(tiles: number): number;
+  winogradFilterGrad(x: number, dy: number, dw: number, scratch: number, tiles: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -80,13 +89,22 @@ const tapsFor = (ci: number, floats: number) => Math.max(1, Math.floor(floats / 
 
 type Shape4 = [number, number, number, number];
 
+// Winograd's blocks: so many 2×2 tiles of the output at a time (twice as many for the filter gradient).
+const TILES = 128;
+
+/** Turns the Winograd kernels off (false) or on for this thread's backend: the bench compares the two. */
+export function useWinograd(backend: BackendWasm, on: boolean): void {
+  engine(backend).useWinograd(on);
+}
+
 export function conv2d(args: KernelArgs): TensorInfo {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const { strides, pad, dilations, dimRoundingMode } = args.attrs as unknown as tf.Conv2DAttrs;
   const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, dilations, pad, dimRoundingMode);
   const [pixels, taps] = [64, tapsFor(info.inChannels, 512)];
-  return convolve(args, 'Conv2D', info, info.outShape, (m) => m.conv2dScratch(pixels, taps),
-    (m, at, y, scratch) => m.conv2d(at(x), at(filter), y, scratch, pixels, taps));
+  return convolve(args, 'Conv2D', info, info.outShape,
+    (m) => m.winograd() ? m.winogradScratch(TILES) : m.conv2dScratch(pixels, taps),
+    (m, at, y, scratch) => m.winograd() ? m.winogradConv2d(at(x), at(filter), y, scratch, TILES) : m.conv2d(at(x), at(filter), y, scratch, pixels, taps));
 }
 
 export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
@@ -95,8 +113,9 @@ export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad, dimRoundingMode);
   const K8 = Math.ceil((info.filterHeight * info.filterWidth * info.inChannels) / 8) * 8;
   const pixels = Math.min(256, Math.max(4, Math.floor(65536 / K8)));
-  return convolve(args, 'Conv2DBackpropInput', info, inputShape, (m) => m.inputGradScratch(pixels),
-    (m, at, dx, scratch) => m.conv2dInputGrad(at(dy), at(filter), dx, scratch, pixels));
+  return convolve(args, 'Conv2DBackpropInput', info, inputShape,
+    (m) => m.winograd() ? m.winogradInputGradScratch(TILES) : m.inputGradScratch(pixels),
+    (m, at, dx, scratch) => m.winograd() ? m.winogradInputGrad(at(dy), at(filter), dx, scratch, TILES) : m.conv2dInputGrad(at(dy), at(filter), dx, scratch, pixels));
 }
 
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
@@ -104,6 +123,7 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const { strides, pad, dimRoundingMode, filterShape } = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode);
   const [pixels, taps] = [256, tapsFor(info.inChannels, 256)];
-  return convolve(args, 'Conv2DBackpropFilter', info, filterShape, (m) => m.filterGradScratch(pixels, taps),
-    (m, at, dw, scratch) => m.conv2dFilterGrad(at(x), at(dy), dw, scratch, pixels, taps));
+  return convolve(args, 'Conv2DBackpropFilter', info, filterShape,
+    (m) => m.winograd() ? m.winogradFilterGradScratch(2 * TILES) : m.filterGradScratch(pixels, taps),
+    (m, at, dw, scratch) => m.winograd() ? m.winogradFilterGrad(at(x), at(dy), dw, scratch, 2 * TILES) : m.conv2dFilterGrad(at(x), at(dy), dw, scratch, pixels, taps));
 }

@@ -2,6 +2,7 @@
 // tf.train.adam keeps running products of beta1 and beta2 in float32 and rebuilds them with pow() on load,
 // so a resumed run would drift from an unbroken one in the last bits; here resume is bit-exact.
 import * as tf from '@tensorflow/tfjs';
+import { fused } from './fused.js';
 
 export interface AdamConfig {
   lr: number;
@@ -31,11 +32,13 @@ export class Adam {
     const step = (lr / bc1) * bc2;
     tf.tidy(() => {
       grads.forEach((g, i) => {
-        const m = this.m[i].mul(beta1).add(g.mul(1 - beta1));
-        const v = this.v[i].mul(beta2).add(g.square().mul(1 - beta2));
-        this.m[i].assign(m);
-        this.v[i].assign(v);
-        this.vars[i].assign(this.vars[i].sub(m.mul(step).div(v.sqrt().add(eps * bc2))));
+        const [w, m, v] = [this.vars[i], this.m[i], this.v[i]];
+        const next = fused('GanAdam', { w, m, v, g }, { beta1, beta2, step, eps: eps * bc2 }, () => {
+          const m2 = m.mul(beta1).add(g.mul(1 - beta1));
+          const v2 = v.mul(beta2).add(g.square().mul(1 - beta2));
+          return [w.sub(m2.mul(step).div(v2.sqrt().add(eps * bc2))), m2, v2];
+        });
+        [w, m, v].forEach((t, k) => t.assign(next[k]));
       });
     });
   }

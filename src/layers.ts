@@ -2,6 +2,7 @@
 // threads, convolutions as plain ops, and spectral normalisation as a layer of its own. Imports tfjs alone,
 // so a browser can load a checkpoint that uses SpectralConv2D after importing this file.
 import * as tf from '@tensorflow/tfjs';
+import { fused } from './fused.js';
 
 /** Sums equal-length arrays over the training threads; every thread gets the same sums. */
 export type SumAcross = (values: Float32Array) => Float32Array;
@@ -77,9 +78,8 @@ export function batchNorm(layer: tf.layers.Layer, x: tf.Tensor4D, t: Training): 
   return normalise(x, gamma.read() as tf.Tensor1D, beta.read() as tf.Tensor1D, s.epsilon, t, track);
 }
 
-/** Per-channel sums of x over the whole batch: this thread's, added to the other threads'. */
-function sumAll(x: tf.Tensor, t: Training): tf.Tensor1D {
-  const local = tf.sum(x, AXES) as tf.Tensor1D;
+/** Per-channel sums over the whole batch: this thread's, added to the other threads'. */
+function sumAll(local: tf.Tensor1D, t: Training): tf.Tensor1D {
   return t.across ? tf.tensor1d(t.across(local.dataSync() as Float32Array)) : local;
 }
 
@@ -89,6 +89,7 @@ function sumAll(x: tf.Tensor, t: Training): tf.Tensor1D {
  *   dx = gamma / std · (dy - mean(dy) - x̂ · mean(dy · x̂)),  dgamma = Σ dy · x̂,  dbeta = Σ dy,
  * the means over the whole batch; dgamma and dbeta stay this thread's (every variable's gradient is added
  * across threads after the backward pass). The variance is the biased one, as tfjs and PyTorch normalise.
+ * Each step is an op our wasm kernels run in one pass (src/fused.ts); x̂ is not kept but recomputed from x.
  */
 function normalise(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, t: Training,
   track: (mean: tf.Tensor, variance: tf.Tensor) => void): tf.Tensor4D {
@@ -96,21 +97,22 @@ function normalise(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilo
   const op = tf.customGrad((...args) => {
     const [x, gamma, beta] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const mean = tf.div(sumAll(x, t), count);
-    const centred = tf.sub(x, mean);
-    const variance = tf.div(sumAll(tf.square(centred), t), count);
+    const mean = tf.div(sumAll(fused('GanChannelSums', { x }, {}, () => tf.sum(x, AXES)), t), count);
+    const squares = fused('GanChannelSums', { x, mean }, {}, () => tf.sum(tf.square(tf.sub(x, mean)), AXES));
+    const variance = tf.div(sumAll(squares as tf.Tensor1D, t), count);
     track(mean, variance);
     const rstd = tf.rsqrt(tf.add(variance, epsilon));
-    const xhat = tf.mul(centred, rstd);
-    save([xhat, rstd, gamma]);
+    save([x, mean, rstd, gamma]);
+    const xhat = (x: tf.Tensor, mean: tf.Tensor, rstd: tf.Tensor) => tf.mul(tf.sub(x, mean), rstd);
     return {
-      value: tf.add(tf.mul(xhat, gamma), beta),
-      gradFunc: (dy: tf.Tensor, [xhat, rstd, gamma]: tf.Tensor[]) => {
-        const [dgamma, dbeta] = [tf.sum(tf.mul(dy, xhat), AXES), tf.sum(dy, AXES)];
-        const both = tf.concat([dgamma, dbeta]);
-        const sums = t.across ? tf.tensor1d(t.across(both.dataSync() as Float32Array)) : both;
-        const [meanDyXhat, meanDy] = tf.split(tf.div(sums, count), 2);
-        const dx = tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(xhat, meanDyXhat)), tf.mul(gamma, rstd));
+      value: fused('GanNormalize', { x, mean, rstd, gamma, beta }, {}, () => tf.add(tf.mul(xhat(x, mean, rstd), gamma), beta)),
+      gradFunc: (dy: tf.Tensor, [x, mean, rstd, gamma]: tf.Tensor[]) => {
+        const local = fused('GanNormGradSums', { dy, x, mean, rstd }, {}, () =>
+          tf.concat([tf.sum(tf.mul(dy, xhat(x, mean, rstd)), AXES), tf.sum(dy, AXES)])) as tf.Tensor1D;
+        const [dgamma, dbeta] = tf.split(local, 2);
+        const [meanDyXhat, meanDy] = tf.split(tf.div(sumAll(local, t), count), 2);
+        const dx = fused('GanNormGrad', { dy, x, mean, rstd, gamma, meanDyXhat, meanDy }, {}, () =>
+          tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(xhat(x, mean, rstd), meanDyXhat)), tf.mul(gamma, rstd)));
         return [dx, dgamma, dbeta];
       },
     };

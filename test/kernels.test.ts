@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { Adam } from '../src/adam.js';
 import { initBackend } from '../src/backend.js';
+import { batchNorm } from '../src/layers.js';
 import { useWinograd } from '../src/kernels/conv.js';
 import type { BackendWasm } from '../src/kernels/wasm.js';
 
@@ -113,8 +115,11 @@ test('4×4 stride-2 convolutions (Winograd on wasm) match the cpu backend, and t
   }
 });
 
-test('conv.wasm has no data of its own, so importing the backend\'s memory writes nothing into it', () => {
-  const bytes = fs.readFileSync(new URL('../conv.wasm', import.meta.url)); // dist/conv.wasm
+test('conv.wasm and ops.wasm have no data of their own, so importing the backend\'s memory writes nothing into it', () => {
+  for (const name of ['conv', 'ops']) noData(fs.readFileSync(new URL(`../${name}.wasm`, import.meta.url))); // dist/
+});
+
+function noData(bytes: Uint8Array<ArrayBuffer>) {
   const sections: number[] = [];
   for (let at = 8; at < bytes.length;) { // after the magic number and version: id, LEB128 size, contents
     sections.push(bytes[at++]);
@@ -130,7 +135,7 @@ test('conv.wasm has no data of its own, so importing the backend\'s memory write
   assert.ok(!sections.includes(11), 'no data section');
   assert.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(bytes)).map((i) => `${i.module}.${i.name}:${i.kind}`).sort(),
     ['env.memory:memory']);
-});
+}
 
 test('dilated Conv2D on wasm matches the cpu backend', async () => {
   // seeds from 1: a seed of 0 means a fresh random draw on each backend
@@ -184,6 +189,75 @@ test('Tile, Identity and Cast match the cpu backend; a shared copy outlives its 
   tf.dispose(copies);
 });
 
+/** Runs `f` on the cpu backend (where src/fused.ts's ops run their tfjs definitions) and on wasm (our kernels). */
+async function fusedOnBoth(f: () => tf.Tensor[], what: string, tolerance: number) {
+  const results: Float32Array[][] = [];
+  for (const backend of ['cpu', 'wasm']) {
+    await tf.setBackend(backend);
+    results.push(tf.tidy(f).map((t) => {
+      const data = t.dataSync() as Float32Array;
+      t.dispose();
+      return data;
+    }));
+  }
+  const [want, got] = results;
+  assert.equal(got.length, want.length);
+  for (const [j, w] of want.entries()) {
+    assert.equal(got[j].length, w.length, `${what}: result ${j}'s size`);
+    let [scale, err] = [1e-6, 0];
+    for (let i = 0; i < w.length; i++) {
+      scale = Math.max(scale, Math.abs(w[i]));
+      err = Math.max(err, Math.abs(w[i] - got[j][i]));
+    }
+    assert.ok(err / scale <= tolerance, `${what}: result ${j} off by ${err / scale} (relative)`);
+  }
+}
+
+test('BatchNorm in training, forward and backward, on our wasm kernels matches its tfjs definition on the cpu backend', async () => {
+  for (const [n, h, w, c] of [[4, 3, 5, 8], [2, 4, 4, 5], [3, 2, 2, 12], [1, 7, 3, 3]]) {
+    await fusedOnBoth(() => {
+      const layer = tf.layers.batchNormalization({ momentum: 0.5, gammaInitializer: tf.initializers.randomNormal({ mean: 1, stddev: 0.3, seed: 1 }),
+        betaInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.3, seed: 2 }) });
+      layer.build([null, h, w, c]);
+      const x = tf.randomNormal([n, h, w, c], 3, 2, 'float32', 3) as tf.Tensor4D; // off zero: the centred sums matter
+      const dy = tf.randomNormal([n, h, w, c], 0, 1, 'float32', 4);
+      const [gamma, beta, movingMean, movingVariance] = layer.weights.map((v) => v.read());
+      const f = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        layer.weights[0].write(g);
+        layer.weights[1].write(b);
+        return tf.sum(tf.mul(batchNorm(layer, x as tf.Tensor4D, { batch: n }), dy));
+      };
+      const grads = tf.grads(f)([x, gamma, beta]);
+      const y = batchNorm(layer, x, { batch: n });
+      const out = [y, ...grads, movingMean.clone(), movingVariance.clone()];
+      layer.weights.forEach((v) => v.dispose());
+      return out;
+    }, `BatchNorm [${n},${h},${w},${c}]`, 1e-5);
+  }
+});
+
+test('LeakyReLU and its gradient, and ReLU\'s, on our wasm kernels match tfjs on the cpu backend', async () => {
+  for (const shape of [[2, 3, 5, 7], [4, 4], [13], [0, 3]]) {
+    await fusedOnBoth(() => {
+      const x = tf.randomNormal(shape, 0, 1, 'float32', 5);
+      const dy = tf.randomNormal(shape, 0, 1, 'float32', 6);
+      return [tf.leakyRelu(x, 0.2), ...[(t: tf.Tensor) => tf.leakyRelu(t, 0.2), tf.relu].map((f) => tf.grad((t) => tf.sum(tf.mul(f(t), dy)))(x))];
+    }, `shape ${shape}`, 1e-7); // the cpu backend multiplies by alpha in double precision
+  }
+});
+
+test('Adam on our wasm kernel updates bit for bit as its tfjs definition on the cpu backend', async () => {
+  await fusedOnBoth(() => {
+    const vars = [tf.variable(tf.randomNormal([3, 5, 7], 0, 1, 'float32', 7)), tf.variable(tf.randomNormal([9], 0, 1, 'float32', 8))];
+    const adam = new Adam(vars, { lr: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
+    for (let step = 0; step < 3; step++) adam.apply(vars.map((v, i) => tf.randomNormal(v.shape, 0, 1, 'float32', 10 * step + i + 1)));
+    const out = [...vars, ...adam.m, ...adam.v].map((v) => v.clone());
+    tf.dispose(vars);
+    adam.dispose();
+    return out;
+  }, 'Adam', 0);
+});
+
 test('the gradients of Sum and Mean are the broadcast of dy', async () => {
   await tf.setBackend('wasm');
   const c = tf.tensor1d([1, -2, 3]);
@@ -199,10 +273,25 @@ test('the gradients of Sum and Mean are the broadcast of dy', async () => {
 test('the kernels leak no tensor and no wasm memory', async () => {
   await tf.setBackend('wasm');
   const c: Case = { x: [4, 16, 16, 8], k: 4, co: 16, stride: 2, pad: 'same' };
-  compute(c, 1);
+  const layer = tf.layers.batchNormalization({});
+  layer.build([null, 4, 4, 8]);
+  const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+  const adam = new Adam(vars, { lr: 0.1, beta1: 0.5, beta2: 0.9, eps: 1e-8 });
+  const fusedOps = () => tf.tidy(() => {
+    const x = tf.randomNormal([2, 4, 4, 8]) as tf.Tensor4D;
+    const { grads } = tf.variableGrads(() => tf.sum(tf.leakyRelu(batchNorm(layer, x, { batch: 2 }), 0.2)), vars);
+    adam.apply(vars.map((v) => grads[v.name]));
+  });
+  const round = (i: number) => {
+    compute(c, i);
+    fusedOps();
+  };
+  round(1);
   const before = tf.memory();
-  for (let i = 0; i < 20; i++) compute(c, i);
+  for (let i = 0; i < 20; i++) round(i);
   const after = tf.memory();
   assert.equal(after.numTensors, before.numTensors);
   assert.equal(after.numBytes, before.numBytes);
+  adam.dispose();
+  layer.weights.forEach((w) => w.dispose());
 });

@@ -3,10 +3,8 @@
 // about twice as fast (tfjs-backend-wasm 4.22 has no filter gradient at all and a scalar-loop input
 // gradient, which is also every conv2dTranspose). The module works in the backend's memory, on the
 // tensors' own bytes: nothing is copied in or out.
-import * as fs from 'node:fs';
-import * as v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm, KernelArgs, TensorInfo } from './wasm.js';
+import { at, compile, instantiate, withScratch, type BackendWasm, type KernelArgs, type TensorInfo } from './wasm.js';
 
 interface ConvModule {
   geometry(n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number, kh: number, kw: number,
@@ -29,31 +27,7 @@ interface ConvModule {
   winogradFilterGrad(x: number, dy: number, dw: number, scratch: number, tiles: number): void;
 }
 
-let compiled: WebAssembly.Module | undefined;
-
-/**
- * Compiles dist/conv.wasm, once per thread. It needs relaxed SIMD: on by default from Node 22, behind a V8
- * flag in Node 20, which is turned on here.
- */
-export function compileConv(): WebAssembly.Module {
-  if (compiled) return compiled;
-  const bytes = fs.readFileSync(new URL('../../conv.wasm', import.meta.url));
-  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  if (!WebAssembly.validate(bytes)) throw new Error('this Node.js has no WebAssembly relaxed SIMD (Node 20 or newer has it)');
-  return (compiled = new WebAssembly.Module(bytes));
-}
-
-const instances = new WeakMap<BackendWasm, ConvModule>();
-
-function engine(backend: BackendWasm): ConvModule {
-  let m = instances.get(backend);
-  if (!m) {
-    const memory = (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
-    m = new WebAssembly.Instance(compileConv(), { env: { memory } }).exports as unknown as ConvModule;
-    instances.set(backend, m);
-  }
-  return m;
-}
+const engine = (backend: BackendWasm) => instantiate<ConvModule>(backend, compile('conv'));
 
 /**
  * One convolution of `kernel`: its output, made here; the module set to the geometry of `info`; `bytes(module)`
@@ -69,17 +43,12 @@ function convolve(args: KernelArgs, kernel: string, info: tf.backend_util.Conv2D
   m.geometry(info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
     info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
     info.padInfo.top, info.padInfo.left);
-  const scratch = backend.wasm._malloc(bytes(m));
   try {
-    if (!scratch) throw new Error(`out of WebAssembly memory for a convolution's ${bytes(m)} bytes of scratch`);
-    const at = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-    body(m, at, at(out), scratch);
+    withScratch(backend, bytes(m), (scratch) => body(m, (t) => at(backend, t), at(backend, out), scratch));
     return out;
   } catch (e) {
     backend.disposeData(out.dataId);
     throw e;
-  } finally {
-    backend.wasm._free(scratch);
   }
 }
 

@@ -2,11 +2,12 @@
 // each tested against the cpu backend. They sit below the model: the layers stay plain tfjs, and other
 // backends keep their own kernels.
 import * as tf from '@tensorflow/tfjs';
-import { compileConv, conv2d, conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
+import { conv2d, conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
 import { shareData, tile } from './copies.js';
 import { GRADIENTS } from './gradients.js';
+import { leakyRelu, OPS } from './ops.js';
 import { leadingReduce } from './reduce.js';
-import { replaceWasmKernel, type Kernel } from './wasm.js';
+import { compile, replaceWasmKernel, type Kernel } from './wasm.js';
 
 const KERNELS: [string, (original: Kernel) => Kernel][] = [
   ['Conv2D', () => conv2d], // XNNPACK there: half the speed without fused multiply-add
@@ -17,14 +18,16 @@ const KERNELS: [string, (original: Kernel) => Kernel][] = [
   ['Tile', tile],
   ['Identity', shareData],
   ['Cast', shareData],
+  ['LeakyRelu', leakyRelu], // a scalar loop there
 ];
 
 let registered = false;
 
 export function registerWasmKernels(): void {
   if (registered) return;
-  compileConv(); // fails here, where the backend is chosen, on an engine without relaxed SIMD
+  compile('conv'); // fails here, where the backend is chosen, on an engine without relaxed SIMD
   registered = true;
   for (const [name, wrap] of KERNELS) replaceWasmKernel(name, wrap);
+  for (const [name, kernel] of Object.entries(OPS)) tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernel as tf.KernelFunc });
   for (const g of GRADIENTS) tf.registerGradient(g);
 }

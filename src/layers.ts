@@ -4,8 +4,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { fused } from './fused.js';
 
-/** Sums equal-length arrays over the training threads; every thread gets the same sums. */
-export type SumAcross = (values: Float32Array) => Float32Array;
+/** Sums over the training threads; every thread gets the same sums, bit for bit. */
+export interface SumAcross {
+  /** Equal-length arrays (per-channel sums, a step's figures). */
+  (values: Float32Array): Float32Array;
+  /** Tensors of the same shapes on every thread (the gradients): new tensors of their sums. */
+  tensors(ts: tf.Tensor[]): tf.Tensor[];
+}
 
 /** How layers run in training. */
 export interface Training {

@@ -5,6 +5,7 @@
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { TrainConfig } from './config.js';
 import { GanError } from './errors.js';
 import type { Gan } from './gan.js';
@@ -57,18 +58,24 @@ export async function trainOn(gan: Gan, inputs: StepInputs, across?: SumAcross):
   return Array.from(across ? across(mine) : mine) as StepStats;
 }
 
-/** Memory all threads see: a slot of floats per thread, one for the sums, and a barrier's counters. */
+/**
+ * Memory all threads see: a slot of floats per thread and one for the sums (for the gradients), two sets of
+ * small slots used in turn (for per-channel sums and the step's figures), and a barrier's counters.
+ */
 export interface Shared {
-  data: SharedArrayBuffer; // threads + 1 slots
+  data: SharedArrayBuffer; // threads + 1 slots of `slot` floats
+  small: SharedArrayBuffer; // 2 sets of `threads` slots of SMALL floats
   control: SharedArrayBuffer; // Int32: [arrived, generation, failed]
   threads: number;
   slot: number; // floats per thread
 }
 
 const [ARRIVED, GENERATION, FAILED] = [0, 1, 2];
+const SMALL = 4096; // floats: BatchNorm's two sums a channel for up to 2048 channels
 
 export function sharedMemory(threads: number, slot: number): Shared {
-  return { data: new SharedArrayBuffer((threads + 1) * slot * 4), control: new SharedArrayBuffer(12), threads, slot };
+  return { data: new SharedArrayBuffer((threads + 1) * slot * 4), small: new SharedArrayBuffer(2 * threads * SMALL * 4),
+    control: new SharedArrayBuffer(12), threads, slot };
 }
 
 /** Marks the training as failed, which wakes every thread waiting at the barrier with an error. */
@@ -95,28 +102,58 @@ function barrier(s: Shared, timeoutMs = 10 * 60_000): void {
   }
 }
 
+/** into[i] = Σ inputs[·][i] for i in [from, to), in double precision and in the inputs' order: the same bits on every thread. */
+function addUp(into: Float32Array, inputs: Float32Array[], from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    let sum = 0;
+    for (const input of inputs) sum += input[i];
+    into[i] = sum;
+  }
+}
+
+/** A tensor's values: a view of the wasm backend's memory (no copy), else a copy. */
+function valuesOf(t: tf.Tensor): Float32Array {
+  const backend = tf.backend() as Partial<BackendWasm>;
+  return (backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
+}
+
 /**
- * Each thread writes its values to its slot; then each adds up its share of the elements into the sums' slot
- * (a reduce-scatter: the threads split the work), in double precision and in a fixed order, so every thread
- * reads the same bits. The result is a view of shared memory, valid until the next call.
+ * Sums across threads for thread `rank`. Small arrays: each thread writes its slot of this call's set, and
+ * after one barrier every thread adds up all slots itself (the sets alternate, so no thread writes a slot
+ * another may still read: it would first have to pass the next call's barrier). Tensors (the gradients): each
+ * thread writes their values to its slot straight from the backend's memory, then adds up its share of the
+ * elements into the sums' slot (a reduce-scatter), and after a second barrier makes its tensors from the sums.
  */
 export function summer(s: Shared, rank: number): SumAcross {
   const slots = Array.from({ length: s.threads + 1 }, (_, i) => new Float32Array(s.data, i * s.slot * 4, s.slot));
-  const inputs = slots.slice(0, s.threads);
-  const sums = slots[s.threads];
-  return (values) => {
-    if (values.length > s.slot) throw new Error(`${values.length} values to add across threads, room for ${s.slot}`);
-    slots[rank].set(values);
+  const [inputs, sums] = [slots.slice(0, s.threads), slots[s.threads]];
+  const sets = [0, 1].map((set) => Array.from({ length: s.threads }, (_, i) => new Float32Array(s.small, (set * s.threads + i) * SMALL * 4, SMALL)));
+  let turn = 0;
+  const across = ((values: Float32Array) => {
+    if (values.length > SMALL) throw new Error(`${values.length} values to add across threads, room for ${SMALL}`);
+    const set = sets[turn];
+    turn ^= 1;
+    set[rank].set(values);
     barrier(s);
-    const [from, to] = sliceOf(rank, s.threads, values.length);
-    for (let i = from; i < to; i++) {
-      let sum = 0;
-      for (const input of inputs) sum += input[i];
-      sums[i] = sum;
+    const out = new Float32Array(values.length);
+    addUp(out, set, 0, values.length);
+    return out;
+  }) as SumAcross;
+  across.tensors = (ts) => {
+    const n = ts.reduce((k, t) => k + t.size, 0);
+    if (n > s.slot) throw new Error(`${n} values to add across threads, room for ${s.slot}`);
+    let offset = 0;
+    for (const t of ts) {
+      slots[rank].set(valuesOf(t), offset);
+      offset += t.size;
     }
+    barrier(s);
+    addUp(sums, inputs, ...sliceOf(rank, s.threads, n));
     barrier(s); // every share is in; no thread writes its slot again before all have passed here
-    return sums.subarray(0, values.length);
+    offset = 0;
+    return ts.map((t) => tf.tensor(sums.subarray(offset, (offset += t.size)), t.shape));
   };
+  return across;
 }
 
 /** What a worker thread needs to build the same replica as the main thread. */
@@ -166,13 +203,18 @@ export async function startThreads(threads: number, init: Omit<WorkerInit, 'rank
       reject(e);
     });
   })));
-  const across = summer(shared, 0);
+  const sum = summer(shared, 0);
+  const across = ((values: Float32Array) => {
+    if (failure) throw failure;
+    return sum(values);
+  }) as SumAcross;
+  across.tensors = (ts) => {
+    if (failure) throw failure;
+    return sum.tensors(ts);
+  };
   return {
     count: threads,
-    across: (values) => {
-      if (failure) throw failure;
-      return across(values);
-    },
+    across,
     share(inputs) {
       workers.forEach((w, i) => {
         const part = sliceInputs(inputs, ...sliceOf(i + 1, threads, inputs.size));

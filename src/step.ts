@@ -44,8 +44,6 @@ export function trainStep(gan: Gan, b: Batch, across?: SumAcross): tf.Tensor1D {
 
 /** The gradients of `vars`, in their order; with threads, added up across them into the whole batch's. */
 function summed(grads: tf.NamedTensorMap, vars: tf.Variable[], across?: SumAcross): tf.Tensor[] {
-  if (!across) return vars.map((v) => grads[v.name]);
-  const all = across(tf.concat(vars.map((v) => tf.reshape(grads[v.name], [-1]))).dataSync() as Float32Array);
-  let offset = 0;
-  return vars.map((v) => tf.tensor(all.subarray(offset, (offset += v.size)), v.shape));
+  const mine = vars.map((v) => grads[v.name]);
+  return across ? across.tensors(mine) : mine;
 }

@@ -154,11 +154,16 @@ function panels(w: usize, bp: usize, K: i32, Co: i32): void {
 @inline function round4(n: i32): i32 { return (n + 3) & ~3; }
 // @ts-ignore: decorator
 @inline function round8(n: i32): i32 { return (n + 7) & ~7; }
+// @ts-ignore: decorator
+@inline function round6(n: i32): i32 { return (n + 5) / 6 * 6; }
+
+// The inner dimension of a product in blocks of KB (6×8 tiles: a packed block of A stays in the first-level cache).
+const KB = 512;
 
 // A kernel's blocks and where the parts of its scratch start, set by its layout function (which the kernel
 // and the export telling the caller how many bytes to allocate both call).
 let MB: i32, TB: i32;
-let PART1: usize, PART2: usize, PART3: usize;
+let PART1: usize, PART2: usize, PART3: usize, PART4: usize;
 
 /** conv2d: panels of W [Co8/8][K][8] | a block of A [MB][TB·Ci] | a block of y [MB][Co8]; returns the bytes. */
 function conv2dLayout(scratch: usize, pixels: i32, taps: i32): usize {
@@ -312,6 +317,74 @@ export function conv2dInputGrad(dy: usize, w: usize, dx: usize, scratch: usize, 
   }
 }
 
+/**
+ * The 6×8 tile of C at c, rows cr bytes apart: C (+)= Σ_{t < steps} A[t][r] · B[t][0..8], with A packed six
+ * values a step (a + t·24 + r·4, immediate offsets) and B eight (b + t·32). Twelve accumulators hide the
+ * fused multiply-add's latency, which eight do not quite (the 4×8 tile runs at ~85% of this one's speed);
+ * with two B vectors and a broadcast they fill the 15 SIMD registers V8 allocates.
+ */
+function tile6(a: usize, b: usize, steps: i32, c: usize, cr: usize, add: bool): void {
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  let c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  if (add) {
+    c00 = v128.load(c); c01 = v128.load(c, 16); c10 = v128.load(c + cr); c11 = v128.load(c + cr, 16);
+    c20 = v128.load(c + 2 * cr); c21 = v128.load(c + 2 * cr, 16); c30 = v128.load(c + 3 * cr); c31 = v128.load(c + 3 * cr, 16);
+    c40 = v128.load(c + 4 * cr); c41 = v128.load(c + 4 * cr, 16); c50 = v128.load(c + 5 * cr); c51 = v128.load(c + 5 * cr, 16);
+  }
+  for (let t = 0; t < steps; t++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let s = v128.load32_splat(a);
+    c00 = f32x4.relaxed_madd(s, b0, c00); c01 = f32x4.relaxed_madd(s, b1, c01);
+    s = v128.load32_splat(a, 4);
+    c10 = f32x4.relaxed_madd(s, b0, c10); c11 = f32x4.relaxed_madd(s, b1, c11);
+    s = v128.load32_splat(a, 8);
+    c20 = f32x4.relaxed_madd(s, b0, c20); c21 = f32x4.relaxed_madd(s, b1, c21);
+    s = v128.load32_splat(a, 12);
+    c30 = f32x4.relaxed_madd(s, b0, c30); c31 = f32x4.relaxed_madd(s, b1, c31);
+    s = v128.load32_splat(a, 16);
+    c40 = f32x4.relaxed_madd(s, b0, c40); c41 = f32x4.relaxed_madd(s, b1, c41);
+    s = v128.load32_splat(a, 20);
+    c50 = f32x4.relaxed_madd(s, b0, c50); c51 = f32x4.relaxed_madd(s, b1, c51);
+    a += 24;
+    b += 32;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c + cr, c10); v128.store(c + cr, c11, 16);
+  v128.store(c + 2 * cr, c20); v128.store(c + 2 * cr, c21, 16); v128.store(c + 3 * cr, c30); v128.store(c + 3 * cr, c31, 16);
+  v128.store(c + 4 * cr, c40); v128.store(c + 4 * cr, c41, 16); v128.store(c + 5 * cr, c50); v128.store(c + 5 * cr, c51, 16);
+}
+
+/** Six rows of A (row r at a + r·ar), columns 0 .. kc (a multiple of 4), packed as tile6 reads them: p[k][r]. */
+function pack6(a: usize, ar: usize, kc: i32, p: usize): void {
+  const a1 = a + ar, a2 = a1 + ar, a3 = a2 + ar, a4 = a3 + ar, a5 = a4 + ar;
+  for (let k: usize = 0, end = <usize>kc << 2; k < end; k += 16, p += 96) {
+    const v0 = v128.load(a + k), v1 = v128.load(a1 + k), v2 = v128.load(a2 + k), v3 = v128.load(a3 + k);
+    const v4 = v128.load(a4 + k), v5 = v128.load(a5 + k);
+    const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), hi01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+    const lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5), hi23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+    const lo45 = v128.shuffle<f32>(v4, v5, 0, 4, 1, 5), hi45 = v128.shuffle<f32>(v4, v5, 2, 6, 3, 7);
+    v128.store(p, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5)); v128.store64_lane(p, lo45, 0, 16);
+    v128.store(p, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), 24); v128.store64_lane(p, lo45, 1, 40);
+    v128.store(p, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), 48); v128.store64_lane(p, hi45, 0, 64);
+    v128.store(p, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), 72); v128.store64_lane(p, hi45, 1, 88);
+  }
+}
+
+/**
+ * C[rows][N8] = A[rows][K] · B, A's rows ar bytes apart and B in panels [N8/8][K][8], on the 6×8 tile: KB
+ * columns of A at a time, packed at p (rows·KB·4 bytes, to stay in the second-level cache) while each panel's
+ * part (KB·32 bytes, in the first) goes over all of them. rows is a multiple of 6, K of 4.
+ */
+function gemm6(a: usize, ar: usize, rows: i32, K: i32, b: usize, N8: i32, c: usize, cr: usize, p: usize): void {
+  for (let k0 = 0; k0 < K; k0 += KB) {
+    const kc = min(KB, K - k0), group = <usize>kc * 24;
+    for (let i = 0; i < rows; i += 6) pack6(a + <usize>i * ar + (<usize>k0 << 2), ar, kc, p + <usize>(i / 6) * group);
+    for (let j = 0; j < N8; j += 8) {
+      const bj = b + ((<usize>j * K + <usize>k0 * 8) << 2);
+      for (let i = 0; i < rows; i += 6) tile6(p + <usize>(i / 6) * group, bj, kc, c + <usize>i * cr + (<usize>j << 2), cr, k0 > 0);
+    }
+  }
+}
+
 // Winograd F(2×2, 2×2) for 4×4 stride-2 convolutions padded by 1 on even sizes ('same' there), every
 // convolution of the DCGAN but the first of D and the last of G. A 4×4 stride-2 convolution is four 2×2
 // stride-1 convolutions, one per phase (p, q) of the input's rows and columns: with X_pq[s][t] = x[2s-1+p][2t-1+q],
@@ -338,9 +411,8 @@ export function useWinograd(on: bool): void {
   USE_WINOGRAD = on;
 }
 
-// Tiles: TY × TX a image, T in all; a block of NB of them at a time; KB of a product's inner dimension at a time.
+// Tiles: TY × TX a image, T in all; a block of NB of them at a time.
 let TY: i32, TX: i32, T: i32, NB: i32;
-const KB = 512;
 
 // @ts-ignore: decorator
 @inline function tiles(): void {
@@ -378,16 +450,13 @@ function window(t: i32): usize {
   return (r | k) < 0 ? f32x4.splat(0) : v128.load(x + <usize>r + <usize>k + c);
 }
 
-/**
- * V_π of tiles t0 .. t0+rows (zero past the last tile), four channels of k at a time to
- * v + π·ps + r·ts + (k/4)·gs: rows one after the other (ts = K·4, gs = 16) or four columns a group (ts = 16).
- */
-function inputTransform(x: usize, v: usize, t0: i32, rows: i32, ps: usize, ts: usize, gs: usize): void {
-  const K = 4 * CI;
+/** V_π [rows][K] of tiles t0 .. t0+rows (zero past the last tile) at v + π·ps. */
+function inputTransform(x: usize, v: usize, t0: i32, rows: i32, ps: usize): void {
+  const K = 4 * CI, ts = <usize>K << 2;
   for (let r = 0; r < rows; r++) {
     const base = v + <usize>r * ts;
     if (t0 + r >= T) {
-      for (let p = 0; p < 9; p++) for (let k = 0; k < K; k += 4) v128.store(base + <usize>p * ps + (<usize>k >> 2) * gs, f32x4.splat(0));
+      for (let p = 0; p < 9; p++) memory.fill(base + <usize>p * ps, 0, ts);
       continue;
     }
     window(t0 + r);
@@ -402,7 +471,7 @@ function inputTransform(x: usize, v: usize, t0: i32, rows: i32, ps: usize, ts: u
         // Bᵀ along the rows, then along the columns
         const e00 = f32x4.sub(d00, d10), e01 = f32x4.sub(d01, d11), e02 = f32x4.sub(d02, d12);
         const e20 = f32x4.sub(d20, d10), e21 = f32x4.sub(d21, d11), e22 = f32x4.sub(d22, d12);
-        const dst = base + (<usize>(pq * CI + c) >> 2) * gs;
+        const dst = base + (<usize>(pq * CI + c) << 2);
         v128.store(dst, f32x4.sub(e00, e01)); v128.store(dst + ps, e01); v128.store(dst + 2 * ps, f32x4.sub(e02, e01));
         v128.store(dst + 3 * ps, f32x4.sub(d10, d11)); v128.store(dst + 4 * ps, d11); v128.store(dst + 5 * ps, f32x4.sub(d12, d11));
         v128.store(dst + 6 * ps, f32x4.sub(e20, e21)); v128.store(dst + 7 * ps, e21); v128.store(dst + 8 * ps, f32x4.sub(e22, e21));
@@ -492,47 +561,66 @@ function inputScatter(v: usize, dx: usize, t0: i32, rows: i32, ps: usize): void 
 }
 
 /**
- * U_π = G g Gᵀ of the filter w [4][4][Ci][Co], four output channels at a time, to u + π·ps: in panels
- * [Co8/8][K][8] as the forward product reads them, or [K/8][Co][8] (U_πᵀ) for the input gradient's.
+ * U_π = G g Gᵀ of the filter w [4][4][Ci][Co] to u + π·ps, in panels [Co8/8][K][8] as the forward product reads
+ * them, or [K/8][Co][8] (U_πᵀ) for the input gradient's; each point's panels are written in order. The
+ * transposed layout goes through `stage` (576 bytes): four k's a time, turned by 4×4 transposes.
  */
-function filterTransform(w: usize, u: usize, transposed: bool): void {
+function filterTransform(w: usize, u: usize, transposed: bool, stage: usize): void {
   const K = 4 * CI, Co8 = round8(CO);
-  const ps = <usize>(transposed ? K * CO : K * Co8) << 2;
   const tap = <usize>CI * CO << 2;
-  for (let pq = 0; pq < 4; pq++) {
-    const p = pq >> 1, q = pq & 1;
-    for (let ci = 0; ci < CI; ci++) {
-      const k = pq * CI + ci;
-      for (let co = 0; co < CO; co += 4) {
-        const s = w + ((<usize>ci * CO + co) << 2);
-        const g00 = v128.load(s + <usize>(p * 4 + q) * tap), g01 = v128.load(s + <usize>(p * 4 + 2 + q) * tap);
-        const g10 = v128.load(s + <usize>((2 + p) * 4 + q) * tap), g11 = v128.load(s + <usize>((2 + p) * 4 + 2 + q) * tap);
-        const h0 = f32x4.add(g00, g01), h1 = f32x4.add(g10, g11);
-        const at = u + (transposed ? ((<usize>(k >> 3) * CO + co) << 5) + (<usize>(k & 7) << 2) : ((<usize>(co >> 3) * K + k) << 5) + (<usize>(co & 7) << 2));
-        putU(at, ps, transposed, g00); putU(at + ps, ps, transposed, h0); putU(at + 2 * ps, ps, transposed, g01);
-        putU(at + 3 * ps, ps, transposed, f32x4.add(g00, g10)); putU(at + 4 * ps, ps, transposed, f32x4.add(h0, h1));
-        putU(at + 5 * ps, ps, transposed, f32x4.add(g01, g11));
-        putU(at + 6 * ps, ps, transposed, g10); putU(at + 7 * ps, ps, transposed, h1); putU(at + 8 * ps, ps, transposed, g11);
+  if (!transposed) {
+    const ps = PS1;
+    for (let j = 0; j < CO; j += 8) {
+      for (let k = 0; k < K; k++) {
+        const pq = k / CI, ci = k - pq * CI;
+        const g = w + ((<usize>ci * CO + j) << 2) + <usize>((pq >> 1) * 4 + (pq & 1)) * tap;
+        const dst = u + ((<usize>j * K + <usize>k * 8) << 2);
+        filterPoints(g, tap, dst, ps);
+        if (j + 8 <= CO) filterPoints(g + 16, tap, dst + 16, ps);
+        else for (let pt = 0; pt < 9; pt++) v128.store(dst + <usize>pt * ps, f32x4.splat(0), 16);
+      }
+    }
+    return;
+  }
+  const ps = PS1;
+  for (let k8 = 0; k8 < K; k8 += 8) {
+    for (let co = 0; co < CO; co += 4) {
+      for (let half = 0; half < 8; half += 4) {
+        for (let l = 0; l < 4; l++) {
+          const k = k8 + half + l, pq = k / CI, ci = k - pq * CI;
+          filterPoints(w + ((<usize>ci * CO + co) << 2) + <usize>((pq >> 1) * 4 + (pq & 1)) * tap, tap, stage + (<usize>l << 4), 64);
+        }
+        for (let pt = 0; pt < 9; pt++) {
+          const sp = stage + <usize>pt * 64;
+          const v0 = v128.load(sp), v1 = v128.load(sp, 16), v2 = v128.load(sp, 32), v3 = v128.load(sp, 48);
+          const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), hi01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+          const lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5), hi23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+          const d = u + <usize>pt * ps + ((<usize>(k8 >> 3) * CO + co) << 5) + (<usize>half << 2);
+          v128.store(d, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5)); v128.store(d, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), 32);
+          v128.store(d, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), 64); v128.store(d, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), 96);
+        }
       }
     }
   }
 }
 
-/** Four output channels of U_π: four rows of a [K/8][Co][8] panel (transposed), or four columns of a [Co8/8][K][8] one. */
+/**
+ * The nine points of four output channels: g is tap (p, q) of w at those channels, the phase's other taps
+ * (p, q+2), (p+2, q), (p+2, q+2) are 2, 8 and 10 taps further; point π goes to dst + π·ps.
+ */
 // @ts-ignore: decorator
-@inline function putU(at: usize, ps: usize, transposed: bool, val: v128): void {
-  if (transposed) {
-    store<f32>(at, f32x4.extract_lane(val, 0)); store<f32>(at + 32, f32x4.extract_lane(val, 1));
-    store<f32>(at + 64, f32x4.extract_lane(val, 2)); store<f32>(at + 96, f32x4.extract_lane(val, 3));
-  } else {
-    v128.store(at, val);
-  }
+@inline function filterPoints(g: usize, tap: usize, dst: usize, ps: usize): void {
+  const g00 = v128.load(g), g01 = v128.load(g + 2 * tap), g10 = v128.load(g + 8 * tap), g11 = v128.load(g + 10 * tap);
+  const h0 = f32x4.add(g00, g01), h1 = f32x4.add(g10, g11);
+  v128.store(dst, g00); v128.store(dst + ps, h0); v128.store(dst + 2 * ps, g01);
+  v128.store(dst + 3 * ps, f32x4.add(g00, g10)); v128.store(dst + 4 * ps, f32x4.add(h0, h1)); v128.store(dst + 5 * ps, f32x4.add(g01, g11));
+  v128.store(dst + 6 * ps, g10); v128.store(dst + 7 * ps, h1); v128.store(dst + 8 * ps, g11);
 }
 
-/** dw = Gᵀ dU_π G from dU_π [K][Co8] at du + π·ps. */
+/** dw = Gᵀ dU_π G from dU_π [K6][Co8] (the first K rows) at du + π·ps. */
 function filterGradTransform(du: usize, dw: usize): void {
-  const K = 4 * CI, Co8 = round8(CO);
-  const ps = <usize>K * Co8 << 2, tap = <usize>CI * CO << 2;
+  const Co8 = round8(CO);
+  const ps = PS1, tap = <usize>CI * CO << 2;
   for (let pq = 0; pq < 4; pq++) {
     const p = pq >> 1, q = pq & 1;
     for (let ci = 0; ci < CI; ci++) {
@@ -555,48 +643,58 @@ function filterGradTransform(du: usize, dw: usize): void {
   }
 }
 
-/** winogradConv2d: U_π panels [9][Co8/8][K][8] | V_π block [9][NB][K] | M_π block [9][NB][Co8]; returns the bytes. */
-function winogradLayout(scratch: usize, tb: i32, a: i32, b: i32, c: i32): usize {
-  tiles();
-  NB = min(round4(max(1, tb)), round4(T));
-  PART1 = scratch;
-  PART2 = PART1 + (<usize>9 * a << 2);
-  PART3 = PART2 + (<usize>9 * NB * b << 2);
-  return PART3 + (<usize>9 * NB * c << 2) - scratch;
+/**
+ * Bytes from one point's array to the next: `floats` rounded up to 4 KB, plus 7 cache lines, so that the nine
+ * arrays (written and read side by side) fall in different sets of the first-level cache instead of
+ * one: their sizes are often powers of two.
+ */
+// @ts-ignore: decorator
+@inline function pointStride(floats: i32): usize {
+  return ((<usize>floats << 2) + 4095 & ~4095) + 448;
 }
 
+// The point strides of the Winograd kernels' three arrays (set by winogradLayout).
+let PS1: usize, PS2: usize, PS3: usize;
+
+/**
+ * The Winograd kernels' scratch: nine arrays of a floats | nine of NB·b | nine of NB·c | a block of packed A;
+ * NB, a multiple of 6, up to `tb` tiles. Returns the bytes.
+ */
+function winogradLayout(scratch: usize, tb: i32, a: i32, b: i32, c: i32): usize {
+  tiles();
+  NB = min(round6(max(1, tb)), round6(T));
+  PS1 = pointStride(a); PS2 = pointStride(NB * b); PS3 = pointStride(NB * c);
+  PART1 = scratch;
+  PART2 = PART1 + 9 * PS1;
+  PART3 = PART2 + 9 * PS2;
+  PART4 = PART3 + 9 * PS3;
+  return PART4 + <usize>max(NB * max(KB, 6) * 4, 576) - scratch;
+}
+
+/** winogradConv2d: U_π panels [Co8/8][K][8] | V_π [NB][K] | M_π [NB][Co8]. */
 export function winogradScratch(tb: i32): usize {
   const K = 4 * CI, Co8 = round8(CO);
   return winogradLayout(0, tb, K * Co8, K, Co8);
 }
 
-/** y = Aᵀ[U_π · V_π]A, NB tiles at a time. */
+/** y = Aᵀ[V_π · U_π]A, NB tiles at a time. */
 export function winogradConv2d(x: usize, w: usize, y: usize, scratch: usize, tb: i32): void {
   const K = 4 * CI, Co8 = round8(CO);
   winogradLayout(scratch, tb, K * Co8, K, Co8);
   const u = PART1, v = PART2, m = PART3;
-  const psU = <usize>K * Co8 << 2, psV = <usize>NB * K << 2, psM = <usize>NB * Co8 << 2;
-  if (Co8 !== CO) memory.fill(u, 0, 9 * psU); // the zero columns of the last panel
-  filterTransform(w, u, false);
+  const psU = PS1, psV = PS2, psM = PS3;
+  filterTransform(w, u, false, PART4);
   for (let t0 = 0; t0 < T; t0 += NB) {
-    const rows = min(NB, T - t0), rows4 = round4(rows);
-    inputTransform(x, v, t0, rows4, psV, <usize>K << 2, 16);
+    const rows = min(NB, T - t0), rows6 = round6(rows);
+    inputTransform(x, v, t0, rows6, psV);
     for (let pt = 0; pt < 9; pt++) {
-      for (let k0 = 0; k0 < K; k0 += KB) {
-        const kc = min(KB, K - k0);
-        for (let j = 0; j < Co8; j += 8) {
-          const b = u + <usize>pt * psU + ((<usize>j * K + <usize>k0 * 8) << 2);
-          for (let i = 0; i < rows4; i += 4) {
-            tile(v + <usize>pt * psV + ((<usize>i * K + k0) << 2), <usize>K << 2, 4, b, 32, kc,
-              m + <usize>pt * psM + ((<usize>i * Co8 + j) << 2), <usize>Co8 << 2, k0 > 0);
-          }
-        }
-      }
+      gemm6(v + <usize>pt * psV, <usize>K << 2, rows6, K, u + <usize>pt * psU, Co8, m + <usize>pt * psM, <usize>Co8 << 2, PART4);
     }
     outputTransform(m, y, t0, rows, psM);
   }
 }
 
+/** winogradInputGrad: U_πᵀ panels [K/8][Co][8] | M_dy,π [NB][Co] | V_π [NB][K]. */
 export function winogradInputGradScratch(tb: i32): usize {
   const K = 4 * CI;
   return winogradLayout(0, tb, K * CO, CO, K);
@@ -607,54 +705,62 @@ export function winogradInputGrad(dy: usize, w: usize, dx: usize, scratch: usize
   const K = 4 * CI;
   winogradLayout(scratch, tb, K * CO, CO, K);
   const u = PART1, md = PART2, v = PART3;
-  const psU = <usize>K * CO << 2, psM = <usize>NB * CO << 2, psV = <usize>NB * K << 2;
-  filterTransform(w, u, true);
+  const psU = PS1, psM = PS2, psV = PS3;
+  filterTransform(w, u, true, PART4);
   memory.fill(dx, 0, <usize>N * H * W * CI << 2);
   for (let t0 = 0; t0 < T; t0 += NB) {
-    const rows = min(NB, T - t0), rows4 = round4(rows);
-    dyTransform(dy, md, t0, rows4, psM, <usize>CO << 2, 32);
+    const rows = min(NB, T - t0), rows6 = round6(rows);
+    dyTransform(dy, md, t0, rows6, psM, <usize>CO << 2, 32);
     for (let pt = 0; pt < 9; pt++) {
-      for (let k0 = 0; k0 < CO; k0 += KB) {
-        const kc = min(KB, CO - k0);
-        for (let j = 0; j < K; j += 8) {
-          const b = u + <usize>pt * psU + ((<usize>j * CO + <usize>k0 * 8) << 2);
-          for (let i = 0; i < rows4; i += 4) {
-            tile(md + <usize>pt * psM + ((<usize>i * CO + k0) << 2), <usize>CO << 2, 4, b, 32, kc,
-              v + <usize>pt * psV + ((<usize>i * K + j) << 2), <usize>K << 2, k0 > 0);
-          }
-        }
-      }
+      gemm6(md + <usize>pt * psM, <usize>CO << 2, rows6, CO, u + <usize>pt * psU, K, v + <usize>pt * psV, <usize>K << 2, PART4);
     }
     inputScatter(v, dx, t0, rows, psV);
   }
 }
 
+/** winogradFilterGrad: dU_π [K6][Co8] | V_π [NB][K] | M_dy,π panels [Co8/8][NB][8]. */
 export function winogradFilterGradScratch(tb: i32): usize {
   const K = 4 * CI, Co8 = round8(CO);
-  return winogradLayout(0, tb, K * Co8, K, Co8);
+  return winogradLayout(0, tb, round6(K) * Co8, K, Co8);
 }
 
-/** dw = Gᵀ[Σ_t V_πᵀ · M_dy,π]G, NB tiles at a time: V_π in groups of four columns, M_dy,π in panels of eight. */
+/**
+ * dw = Gᵀ[Σ_t V_πᵀ · M_dy,π]G, NB tiles at a time: six rows of V_πᵀ (six columns of V_π, contiguous in each
+ * of its rows) are packed at a time, and go with every panel of M_dy,π.
+ */
 export function winogradFilterGrad(x: usize, dy: usize, dw: usize, scratch: usize, tb: i32): void {
-  const K = 4 * CI, Co8 = round8(CO);
-  winogradLayout(scratch, tb, K * Co8, K, Co8);
-  const du = PART1, v = PART2, md = PART3;
-  const psU = <usize>K * Co8 << 2, psV = <usize>NB * K << 2, psM = <usize>NB * Co8 << 2;
-  const group = <usize>NB << 4, panel = <usize>NB << 5;
+  const K = 4 * CI, K6 = round6(K), Co8 = round8(CO);
+  winogradLayout(scratch, tb, K6 * Co8, K, Co8);
+  const du = PART1, v = PART2, md = PART3, p = PART4;
+  const psU = PS1, psV = PS2, psM = PS3;
+  const panel = <usize>NB << 5, cr = <usize>Co8 << 2;
   memory.fill(du, 0, 9 * psU);
   if (Co8 !== CO) memory.fill(md, 0, 9 * psM); // the zero columns of the last panel
   for (let t0 = 0; t0 < T; t0 += NB) {
     const rows = min(NB, T - t0);
-    inputTransform(x, v, t0, rows, psV, 16, group);
+    inputTransform(x, v, t0, rows, psV);
     dyTransform(dy, md, t0, rows, psM, 32, panel);
     for (let pt = 0; pt < 9; pt++) {
-      for (let i = 0; i < K; i += 4) {
+      const vp = v + <usize>pt * psV;
+      for (let k0 = 0; k0 < K; k0 += 6) {
+        packColumns(vp + (<usize>k0 << 2), <usize>K << 2, rows, min(6, K - k0), p);
         for (let j = 0; j < Co8; j += 8) {
-          tile(v + <usize>pt * psV + <usize>(i >> 2) * group, 4, 16, md + <usize>pt * psM + <usize>(j >> 3) * panel, 32, rows,
-            du + <usize>pt * psU + ((<usize>i * Co8 + j) << 2), <usize>Co8 << 2, true);
+          tile6(p, md + <usize>pt * psM + <usize>(j >> 3) * panel, rows, du + <usize>pt * psU + <usize>k0 * cr + (<usize>j << 2), cr, true);
         }
       }
     }
   }
   filterGradTransform(du, dw);
+}
+
+/** Columns 0 .. cols (up to 6; zero beyond) of `rows` rows of A (ar bytes apart), packed as tile6 reads them: p[t][c]. */
+function packColumns(a: usize, ar: usize, rows: i32, cols: i32, p: usize): void {
+  for (let t = 0; t < rows; t++, a += ar, p += 24) {
+    if (cols === 6) {
+      v128.store(p, v128.load(a));
+      v128.store64_lane(p, v128.load64_zero(a, 16), 0, 16);
+    } else {
+      for (let c = 0; c < 6; c++) store<f32>(p + (<usize>c << 2), c < cols ? load<f32>(a + (<usize>c << 2)) : 0);
+    }
+  }
 }

@@ -45,7 +45,8 @@ export function listCheckpoints(runDir: string): Checkpoint[] {
     .sort((a, b) => a.step - b.step);
 }
 
-async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
+/** Writes a layers model as model.json + weights.bin into `dir`, each file atomically. */
+export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
   await model.save(tf.io.withSaveHandler(async (a) => {
     const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(a.weightData!));
     writeFileAtomic(path.join(dir, 'weights.bin'), weights);

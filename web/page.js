@@ -7,6 +7,8 @@ const tf = globalThis.tf;
 const $ = (id) => document.getElementById(id);
 const canvas = $('face');
 const context = canvas.getContext('2d');
+const view = $('view');
+const viewContext = view.getContext('2d');
 
 /** The first backend this browser runs, best first; ?backend=NAME forces one (webgpu, webgl or cpu). */
 async function pickBackend() {
@@ -65,6 +67,16 @@ async function draw(s) {
   for (let i = 0; i < res * res; i++) image.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
   context.putImageData(image, 0, 0);
   canvas.dataset.face = hashOf(s); // what the canvas shows, for scripts and tests to wait on
+  enlarge();
+}
+
+/** The face at the size it is shown, in device pixels, with the browser's best (cubic) filter. */
+function enlarge() {
+  const px = Math.round(view.clientWidth * devicePixelRatio);
+  if (view.width !== px || view.height !== px) view.width = view.height = px;
+  viewContext.imageSmoothingEnabled = true;
+  viewContext.imageSmoothingQuality = 'high';
+  viewContext.drawImage(canvas, 0, 0, px, px);
 }
 
 // One drawing at a time; a slider moved meanwhile is drawn once it is done, at its latest position.
@@ -120,6 +132,7 @@ function wire() {
     showState();
     render();
   };
+  addEventListener('resize', enlarge);
   addEventListener('hashchange', followUrl);
   addEventListener('popstate', followUrl);
 }

@@ -34,7 +34,7 @@ test('tfjs \'same\' padding of a stride-2, kernel-4 transposed convolution is on
   assert.deepEqual(deconvPads(5, 3, 2, 'same'), { out: 10, pads: [0, 1] }); // odd total: the larger half after, as TensorFlow
 });
 
-test('gan export --onnx: onnxruntime runs it and matches the generator within 1e-4, BatchNorm folded away', async () => {
+test('gan export --onnx: onnxruntime runs it and matches the generator within 1e-4, BatchNorm folded away', async (t) => {
   const file = path.join(work, 'G.onnx');
   assert.equal(await gen('export', '--run', 'tiny', '--onnx', file), 0);
   const { G } = await loadSampler(findCheckpoint('tiny').dir);
@@ -54,6 +54,7 @@ test('gan export --onnx: onnxruntime runs it and matches the generator within 1e
     const got = out.data as Float32Array;
     let worst = 0;
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    t.diagnostic(`onnxruntime vs tfjs, ${seeds.length} faces: largest difference ${worst.toExponential(1)}`);
     assert.ok(worst < 1e-4, `off by ${worst}`);
     assert.ok(Math.max(...want) - Math.min(...want) > 0.01, 'a face, not a constant');
   }

@@ -8,6 +8,7 @@ import { listCheckpoints, loadCheckpoint } from '../src/checkpoint.js';
 import { loadConfig, type TrainConfig } from '../src/config.js';
 import { BatchOrder, openDataset, type Dataset } from '../src/data/dataset.js';
 import { renderFace, renderFaces } from '../src/data/faces.js';
+import { imagesInMemory } from '../src/data/source.js';
 import { GanError } from '../src/errors.js';
 import { sliceInputs } from '../src/parallel.js';
 import { createGan, disposeGan } from '../src/gan.js';
@@ -28,7 +29,7 @@ const values = (vars: tf.Variable[]) => vars.map((v) => Array.from(v.dataSync())
 function solidDataset(rgb: [number, number, number], count = 16, res = 16): Dataset {
   const pixels = new Uint8Array(count * res * res * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = rgb[i % 3];
-  return { res, count, pixels, name: 'solid', dir: '', fingerprint: 'solid' };
+  return { ...imagesInMemory(res, pixels), name: 'solid', dir: '', fingerprint: 'solid' };
 }
 
 test('D applied layer by layer (plain convolutions) equals D.apply, values and gradients', () => {

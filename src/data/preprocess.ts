@@ -1,15 +1,21 @@
 // `gan preprocess`: decode, crop and resize every image under a folder once (decode.ts), into the cache.
-// Incremental: files whose size and mtime match the manifest keep their cached pixels (or skip reason).
+// Incremental: files whose size and mtime match the manifest keep their cached pixels (or skip reason), and
+// shards that would hold the same images as before are kept as they are.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import 'sharp'; // loaded on the main thread before the decoding threads use it, as sharp requires on Linux
 import { GanError } from '../errors.js';
+import { acquireLock } from '../lock.js';
 import { say, type Logger } from '../log.js';
 import { progress } from '../progress.js';
-import { decodeChunks, releaseDecoders, type Chunk } from './decode.js';
-import { CacheWriter, loadCache, readManifest, SHARD_IMAGES, type CropMode, type Manifest, type SourceEntry } from './cache.js';
+import { decodeChunks, releaseDecoders, skipOf, type Chunk, type Skip } from './decode.js';
+import {
+  CacheError, CacheWriter, openCache, readManifest, SHARD_IMAGES, type CropMode, type Manifest, type SourceEntry,
+} from './cache.js';
+import type { ImageSource } from './source.js';
 
 export const RESOLUTIONS = [16, 32, 64, 128] as const;
 export const CROPS: readonly CropMode[] = ['center', 'celeba'];
@@ -17,7 +23,7 @@ export const CROPS: readonly CropMode[] = ['center', 'celeba'];
 export interface PreprocessOptions {
   res: number;
   crop: CropMode;
-  /** Cache folder; default data/<folder name>-<res>. */
+  /** Cache folder; default defaultCacheDir(). */
   out?: string;
   /** Decoding threads, this one included (default: one per core). */
   threads?: number;
@@ -49,11 +55,32 @@ export function checkCrop(crop: string): asserts crop is CropMode {
   if (!CROPS.includes(crop as CropMode)) throw new GanError(`--crop must be one of ${CROPS.join(', ')} (got ${crop})`);
 }
 
+/** The folder a cache's manifest says it was made from, whatever its format. */
+function madeFrom(dir: string): string | undefined {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { source?: string }).source;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * data/<folder name>-<res>; if that holds the images of another folder of the same name,
+ * data/<folder name>-<hash of the folder's path>-<res>.
+ */
 export function defaultCacheDir(folder: string, res: number): string {
-  return path.join('data', `${path.basename(path.resolve(folder))}-${res}`);
+  const root = path.resolve(folder);
+  const name = path.basename(root);
+  const plain = path.join('data', `${name}-${res}`);
+  const own = path.join('data', `${name}-${createHash('sha256').update(root).digest('hex').slice(0, 8)}-${res}`);
+  if (fs.existsSync(own)) return own;
+  const other = madeFrom(plain);
+  return other === undefined || other === root ? plain : own;
 }
 
 const CHUNK = 32; // files per message from a decoding thread
+/** A manifest naming the shards written so far is saved at most this often (and after the first shard). */
+const PROGRESS_MS = 10_000;
 
 /**
  * The decoding threads: this one and threads - 1 workers (decode_worker.ts), started early so that they
@@ -82,13 +109,13 @@ class Decoders {
   }
 
   /** Decodes `files`, reporting each file once, as it comes back, with the size and time it was read at. */
-  async decode(files: string[], each: (i: number, got: Uint8Array | string, size: number, mtimeMs: number) => void): Promise<void> {
+  async decode(files: string[], each: (i: number, got: Uint8Array | Skip, size: number, mtimeMs: number) => void): Promise<void> {
     const counter = new SharedArrayBuffer(4);
     const receive = (c: Chunk) => {
       if (this.closing) return;
       const size = c.pixels.length / c.skipped.length;
-      c.skipped.forEach((reason, k) =>
-        each(c.start + k, reason ?? c.pixels.subarray(k * size, (k + 1) * size), c.stats[2 * k], c.stats[2 * k + 1]));
+      c.skipped.forEach((skip, k) =>
+        each(c.start + k, skip ?? c.pixels.subarray(k * size, (k + 1) * size), c.stats[2 * k], c.stats[2 * k + 1]));
     };
     const there = this.workers.map((w) => new Promise<void>((resolve) => {
       w.on('message', (m: 'done' | Chunk) => {
@@ -113,11 +140,19 @@ class Decoders {
 }
 
 /**
- * The cache's manifest, if every shard it names is there with its size: a power cut while shards were
- * written (they are not flushed to disk one by one) may have left one short, and then the cache is rebuilt.
+ * The cache's manifest, if it can be used and every shard it names is there with its size: a power cut
+ * while shards were written (they are not flushed to disk one by one) may have left one short, and then the
+ * cache is rebuilt.
  */
 function intactCache(dir: string, quiet?: boolean): Manifest | undefined {
-  const m = readManifest(dir);
+  let m: Manifest | undefined;
+  try {
+    m = readManifest(dir);
+  } catch (e) {
+    if (!(e instanceof CacheError)) throw e;
+    if (!quiet) say(`cache ${dir}: ${e.why}: rebuilding it`);
+    return undefined;
+  }
   if (!m) return undefined;
   const size = (file: string) => {
     try {
@@ -132,66 +167,155 @@ function intactCache(dir: string, quiet?: boolean): Manifest | undefined {
   return undefined;
 }
 
-/** Every file under root (not hidden), as sorted paths relative to it. */
-function listFiles(root: string): string[] {
-  return (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
-    .filter((d) => d.isFile() && !d.name.startsWith('.'))
-    .map((d) => (d.parentPath === root ? d.name : path.join(path.relative(root, d.parentPath), d.name)))
-    .sort();
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A name that is not UTF-8, printable: ASCII as it is, other bytes as \xNN. */
+const escaped = (name: Buffer) =>
+  Array.from(name, (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+
+/**
+ * Every file under root (not hidden, nor in hidden folders), as sorted paths relative to it. A file whose
+ * name is not UTF-8 (a manifest could not name it) and a folder that cannot be read come with a skip.
+ */
+function listFiles(root: string): { path: string; skip?: Skip }[] {
+  const out: { path: string; skip?: Skip }[] = [];
+  const walk = (rel: string) => {
+    let entries: fs.Dirent<Buffer>[];
+    try {
+      entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true, encoding: 'buffer' });
+    } catch (e) {
+      if (!rel) throw new GanError(`cannot read ${root}: ${(e as Error).message}`);
+      return void out.push({ path: rel + path.sep, skip: skipOf(e) });
+    }
+    for (const d of entries) {
+      if (d.name[0] === 0x2e) continue; // '.'
+      if (!d.isFile() && !d.isDirectory()) continue;
+      let name: string;
+      try {
+        name = utf8.decode(d.name);
+      } catch {
+        out.push({ path: path.join(rel, escaped(d.name)) + (d.isDirectory() ? path.sep : ''), skip: { reason: 'its name is not UTF-8: rename it' } });
+        continue;
+      }
+      if (d.isDirectory()) walk(path.join(rel, name));
+      else out.push({ path: path.join(rel, name) });
+    }
+  };
+  walk('');
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+/** A source's outcome: its pixels (empty once they are in a shard), its index in the old cache, or a skip. */
+type Got = Uint8Array | number | Skip | undefined;
+const isImage = (g: Got): g is Uint8Array | number => typeof g === 'number' || g instanceof Uint8Array;
+const isSkip = (g: Got): g is Skip => typeof g === 'object' && !(g instanceof Uint8Array);
+const IN_SHARD = new Uint8Array(0);
+
 export async function preprocess(folder: string, opts: PreprocessOptions): Promise<PreprocessResult> {
-  const t0 = performance.now();
   checkRes(opts.res);
   checkCrop(opts.crop);
   const root = path.resolve(folder);
   if (!fs.existsSync(root)) throw new GanError(`folder not found: ${folder}`);
   if (!fs.statSync(root).isDirectory()) throw new GanError(`not a folder: ${folder}`);
   const dir = opts.out ?? defaultCacheDir(folder, opts.res);
+  const lock = acquireLock(dir, 'gan preprocess');
+  try {
+    return await preprocessLocked(folder, root, dir, opts);
+  } finally {
+    lock.release();
+    try {
+      fs.rmdirSync(dir); // only if nothing was cached
+    } catch {
+      // it holds a cache
+    }
+  }
+}
+
+async function preprocessLocked(folder: string, root: string, dir: string, opts: PreprocessOptions): Promise<PreprocessResult> {
+  const t0 = performance.now();
   const old = intactCache(dir, opts.quiet);
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   let decoders = old ? undefined : new Decoders(threads, opts); // a new cache: every file is work
+  let oldImages: ImageSource | undefined;
   try {
-    const files = listFiles(root);
-    if (files.length === 0) throw new GanError(`no files in ${folder}`);
-    const sources: SourceEntry[] = files.map((p) => ({ path: p, size: 0, mtimeMs: 0 }));
-    if (old) { // to compare with the manifest (for a new cache, the threads note them as they read)
-      for (const s of sources) {
-        const st = fs.statSync(path.join(root, s.path));
-        [s.size, s.mtimeMs] = [st.size, st.mtimeMs];
-      }
-    }
+    const listed = listFiles(root);
+    if (listed.length === 0) throw new GanError(`no files in ${folder}`);
+    const sources = listed.map((l): SourceEntry => ({ path: l.path, size: 0, mtimeMs: 0 }));
+    const got: Got[] = listed.map((l) => l.skip);
 
     const reusable = old && old.res === opts.res && old.crop === opts.crop ? old : undefined;
     if (old && !reusable && !opts.quiet) say(`cache ${dir} was made with res ${old.res} crop ${old.crop}: rebuilding it`);
-    const previous = new Map((reusable?.sources ?? []).map((s) => [s.path, s]));
-    const unchangedFrom = (s: SourceEntry) => {
-      const was = previous.get(s.path);
-      return was && was.size === s.size && was.mtimeMs === s.mtimeMs ? was : undefined;
+    if (reusable) { // to compare with the manifest (for a new cache, the threads note them as they read)
+      const previous = new Map(reusable.sources.map((s) => [s.path, s]));
+      sources.forEach((s, i) => {
+        if (got[i]) return;
+        try {
+          const st = fs.statSync(path.join(root, s.path));
+          [s.size, s.mtimeMs] = [st.size, st.mtimeMs];
+        } catch (e) {
+          return void (got[i] = skipOf(e)); // gone since it was listed, or cannot be looked at
+        }
+        const was = previous.get(s.path);
+        if (was && !was.retry && was.size === s.size && was.mtimeMs === s.mtimeMs) got[i] = was.skipped !== undefined ? { reason: was.skipped } : was.index;
+      });
+    }
+    const todo = got.flatMap((g, i) => (g === undefined ? [i] : []));
+    const entry = (i: number, index?: number): SourceEntry => {
+      const g = got[i];
+      if (!isSkip(g)) return { ...sources[i], index };
+      return g.retry ? { ...sources[i], skipped: g.reason, retry: true } : { ...sources[i], skipped: g.reason };
     };
-    const todo = sources.flatMap((s, i) => (unchangedFrom(s) ? [] : [i]));
-    if (reusable && todo.length === 0 && reusable.sources.length === sources.length) {
+    if (reusable && todo.length === 0) {
+      let n = 0;
+      const same = JSON.stringify(sources.map((_, i) => entry(i, isImage(got[i]) ? n++ : undefined))) === JSON.stringify(reusable.sources);
       const skipped = reusable.sources.filter((s) => s.skipped).length;
-      return { dir, manifest: reusable, cached: reusable.count, skipped, processed: 0, cacheHit: true, seconds: (performance.now() - t0) / 1000 };
+      if (same) return { dir, manifest: reusable, cached: reusable.count, skipped, processed: 0, cacheHit: true, seconds: (performance.now() - t0) / 1000 };
     }
 
-    // Each source's pixels or skip reason: from the old cache now, from the decoding threads as they come.
+    // Slot k holds the readable images among sources k·perShard .. (k+1)·perShard: the old cache's shard if
+    // it holds exactly those, else a new shard written as soon as the last of them is in, while the
+    // threads decode the rest. Old images are read from the old shards' files as their slot is written.
     const imageBytes = opts.res * opts.res * 3;
-    const oldPixels = reusable && reusable.count > 0 ? loadCache(dir).pixels : undefined;
-    const got: (Uint8Array | string | undefined)[] = sources.map((s) => {
-      const was = unchangedFrom(s);
-      if (!was) return undefined;
-      return was.skipped ?? oldPixels!.subarray(was.index! * imageBytes, (was.index! + 1) * imageBytes);
-    });
-    // Shard k holds the readable images among sources k·perShard .. (k+1)·perShard, written as soon as
-    // the last of them is in, while the threads decode the rest.
-    const out = new CacheWriter(dir);
+    oldImages = reusable && reusable.count > 0 ? openCache(dir, 0) : undefined;
+    const oldStarts = new Map<number, number>(); // first image of an old shard → its position in the list
+    reusable?.shards.reduce((start, s, j) => (oldStarts.set(start, j), start + s.count), 0);
     const perShard = opts.shardFiles ?? SHARD_IMAGES;
-    const waiting = Array.from({ length: Math.ceil(sources.length / perShard) }, (_, k) =>
-      got.slice(k * perShard, (k + 1) * perShard).filter((g) => g === undefined).length);
+    const slotRange = (k: number) => Array.from({ length: Math.min(perShard, sources.length - k * perShard) }, (_, j) => k * perShard + j);
+    const waiting = Array.from({ length: Math.ceil(sources.length / perShard) }, (_, k) => slotRange(k).filter((i) => got[i] === undefined).length);
+    let lastProgress = -Infinity;
+    let progressSlots = 0;
+    const saveProgress = () => {
+      const slots = out.writtenSlots();
+      if (slots === progressSlots || performance.now() - lastProgress < PROGRESS_MS) return;
+      [lastProgress, progressSlots] = [performance.now(), slots];
+      // The written slots' sources, then the old cache's images and skips (its shards are named after the
+      // new ones); files decoded since, but not yet in a written shard, are decoded again by the next run.
+      const entries: SourceEntry[] = [];
+      let n = 0;
+      const end = Math.min(sources.length, slots * perShard);
+      for (let i = 0; i < end; i++) entries.push(entry(i, isImage(got[i]) ? n++ : undefined));
+      for (let i = end; i < sources.length; i++) {
+        const g = got[i];
+        if (typeof g === 'number' || isSkip(g)) entries.push(entry(i, typeof g === 'number' ? n + g : undefined));
+      }
+      out.saveProgress({ res: opts.res, crop: opts.crop, source: root, sources: entries }, slots, reusable?.shards ?? []);
+    };
+    const out = new CacheWriter(dir, saveProgress);
     const complete = (k: number) => {
-      const images = got.slice(k * perShard, (k + 1) * perShard).filter((g) => g instanceof Uint8Array);
-      out.shard(k, images, images.length);
+      const slot = slotRange(k).filter((i) => isImage(got[i]));
+      const olds = slot.map((i) => got[i]).filter((g) => typeof g === 'number');
+      const j = oldStarts.get(olds[0]);
+      if (olds.length === slot.length && j !== undefined && reusable!.shards[j].count === olds.length && olds.every((g, m) => g === olds[0] + m)) {
+        out.keep(k, reusable!.shards[j]);
+      } else {
+        const read = olds.length ? oldImages!.read(olds) : IN_SHARD;
+        let m = 0;
+        out.shard(k, slot.map((i) => {
+          const g = got[i];
+          return typeof g === 'number' ? read.subarray(m * imageBytes, ++m * imageBytes) : g as Uint8Array;
+        }), slot.length);
+      }
+      for (const i of slot) if (got[i] instanceof Uint8Array) got[i] = IN_SHARD; // the writer has them now
     };
     let count = 0;
     let manifest: Manifest;
@@ -219,23 +343,21 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
         bar?.stop();
       }
       const stopped = opts.signal?.aborted === true;
-      if (stopped) { // keep what is done: the unfinished shards with the images they have, only those files listed
+      if (stopped) { // keep what is done: the unfinished slots with the images they have, only those files listed
         await decoders.close();
         waiting.forEach((n, k) => n > 0 && complete(k));
       }
-      got.forEach((g, i) => {
-        if (typeof g === 'string') sources[i].skipped = g;
-        else if (g) sources[i].index = count++;
-      });
+      const entries = sources.flatMap((_, i) => (got[i] === undefined ? [] : [entry(i, isImage(got[i]) ? count++ : undefined)]));
+      const fields = { res: opts.res, crop: opts.crop, source: root, sources: entries };
       if (stopped) {
-        await out.commit({ res: opts.res, crop: opts.crop, source: root, count, sources: sources.filter((_, i) => got[i] !== undefined) });
+        await out.commit(fields);
         throw new GanError(`stopped: ${done} of ${todo.length} files decoded, kept in ${dir}; the same command goes on from there`, 130);
       }
       if (count === 0) {
-        const first = sources[0];
+        const first = entries[0];
         throw new GanError(`no readable images in ${folder}: all ${sources.length} files skipped (${first.path}: ${first.skipped})`);
       }
-      manifest = await out.commit({ res: opts.res, crop: opts.crop, source: root, count, sources });
+      manifest = await out.commit(fields);
     } catch (e) {
       await decoders?.close(); // first, so no shard is started while the written ones are removed
       await out.abandon();
@@ -245,6 +367,7 @@ export async function preprocess(folder: string, opts: PreprocessOptions): Promi
     opts.logger?.info({ event: 'preprocess', dir, count, skipped, processed: todo.length }, 'preprocess done');
     return { dir, manifest, cached: count, skipped, processed: todo.length, cacheHit: false, seconds: (performance.now() - t0) / 1000 };
   } finally {
+    oldImages?.close();
     await decoders?.close();
   }
 }

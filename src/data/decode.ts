@@ -198,10 +198,11 @@ export async function decodeImage(input: Uint8Array | string, res: number, crop:
   if (fast) return fast;
   // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.
   const image = (await loadSharp())(input, { failOn: 'truncated', pages: 1, limitInputPixels: MAX_PIXELS });
-  const meta = await image.metadata();
+  const meta = await image.metadata().catch((e: Error) => {
+    throw /exceeds pixel limit/.test(e.message) ? new Error(`over the ${MAX_PIXELS / 1e6}-megapixel limit: scale it down`) : e;
+  });
   const { width, height } = meta.autoOrient;
   if (!width || !height) throw new Error('no image size');
-  if (width * height > MAX_PIXELS) throw new Error(`${width}x${height} is over the ${MAX_PIXELS / 1e6}-megapixel limit: scale it down`);
   const box = cropBox(width, height, crop);
   const pixels = await image
     .autoOrient()

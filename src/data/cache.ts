@@ -1,12 +1,12 @@
 // The image cache: uint8 shards of shape [n, res, res, 3] plus manifest.json, under data/<name>-<res>/.
 // The manifest is written last and atomically, and names the shards it uses, so a kill at any moment
 // leaves the previous manifest and its shards intact: a later run never trusts half-written data.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
-import { writeFileAtomic, writeFileAtomicInBackground } from '../atomic.js';
+import { BackgroundFile, writeFileAtomic } from '../atomic.js';
 import { GanError } from '../errors.js';
 import { blockImages, readAt, type Block, type ImageSource } from './source.js';
 
@@ -136,34 +136,78 @@ function fingerprintOf(res: number, shards: Shard[]): string {
 
 export type ManifestFields = Omit<Manifest, 'format' | 'fingerprint' | 'shards' | 'count' | 'updated'>;
 
+/** Images gathered before a write is queued: few system calls, and a few MB held at most. */
+const FLUSH_BYTES = 4 * 2 ** 20;
+
+interface OpenShard {
+  name: string;
+  file: BackgroundFile;
+  hash: Hash;
+  count: number;
+  queued: Uint8Array[];
+  queuedBytes: number;
+}
+
 /**
- * Writes a cache: shards in the background as they are handed over (or shards of the cache it replaces,
- * kept as they are), then the manifest, which names them. Shard names carry a generation stamp so new
+ * Writes a cache: each slot's shard as its images come, in the background (or a shard of the cache it
+ * replaces, kept as it is), then the manifest, which names them. Shard names carry a generation stamp so new
  * shards never overwrite the ones the old manifest uses.
  */
 export class CacheWriter {
   private readonly generation = Date.now().toString(36);
+  private readonly imageBytes: number;
+  private readonly open = new Map<number, OpenShard>(); // by slot
   private readonly shards: (Shard | undefined)[] = []; // by slot
   private readonly written: boolean[] = []; // by slot
   private readonly mine: string[] = []; // files this writer made
   private readonly writes: Promise<void>[] = [];
   private state: 'writing' | 'committed' | 'abandoned' = 'writing';
+  /** Bytes of images added and not yet written. */
+  backlog = 0;
 
-  /** `onWritten` is called as each shard is on disk. */
-  constructor(readonly dir: string, private readonly onWritten = () => {}) {}
+  /** `onWrite` is called as each write is done and as each shard is in place. */
+  constructor(readonly dir: string, res: number, private readonly onWrite = () => {}) {
+    this.imageBytes = res * res * 3;
+  }
 
-  /** Slot i: `count` images of [res, res, 3] bytes, in `parts` one after the other (no images: no shard). */
-  shard(i: number, parts: Uint8Array[], count: number): void {
+  /** Whole images ([n, res, res, 3]) for slot i's shard, after those added before; they must not change until it is written. */
+  add(i: number, images: Uint8Array): void {
     if (this.state !== 'writing') return;
-    if (count === 0) return void (this.written[i] = true);
-    const file = `shard-${this.generation}-${String(i).padStart(5, '0')}.u8`;
-    const hash = createHash('sha256');
-    for (const p of parts) hash.update(p);
-    this.shards[i] = { file, count, sha256: hash.digest('hex') };
-    this.mine.push(file);
-    const write = writeFileAtomicInBackground(path.join(this.dir, file), parts).then(() => {
+    let shard = this.open.get(i);
+    if (!shard) {
+      const name = `shard-${this.generation}-${String(i).padStart(5, '0')}.u8`;
+      shard = { name, file: new BackgroundFile(path.join(this.dir, name)), hash: createHash('sha256'), count: 0, queued: [], queuedBytes: 0 };
+      this.open.set(i, shard);
+      this.mine.push(name);
+    }
+    shard.hash.update(images);
+    shard.count += images.length / this.imageBytes;
+    this.backlog += images.length;
+    shard.queued.push(images);
+    shard.queuedBytes += images.length;
+    if (shard.queuedBytes >= FLUSH_BYTES) this.flush(shard);
+  }
+
+  private flush(shard: OpenShard): void {
+    const bytes = shard.queuedBytes;
+    shard.file.write(shard.queued).then(() => {
+      this.backlog -= bytes;
+      this.onWrite();
+    });
+    [shard.queued, shard.queuedBytes] = [[], 0];
+  }
+
+  /** Slot i has all its images: its shard goes into place once written (no images: no shard). */
+  end(i: number): void {
+    if (this.state !== 'writing') return;
+    const shard = this.open.get(i);
+    this.open.delete(i);
+    if (!shard) return void (this.written[i] = true);
+    this.flush(shard);
+    this.shards[i] = { file: shard.name, count: shard.count, sha256: shard.hash.digest('hex') };
+    const write = shard.file.close().then(() => {
       this.written[i] = true;
-      this.onWritten();
+      this.onWrite();
     });
     write.catch(() => {}); // a failure surfaces in commit(); until then it must not end the process
     this.writes.push(write);
@@ -175,7 +219,7 @@ export class CacheWriter {
     this.written[i] = true;
   }
 
-  /** How many slots from the first are on disk. */
+  /** How many slots from the first are in place. */
   writtenSlots(): number {
     let k = 0;
     while (this.written[k]) k++;
@@ -188,8 +232,8 @@ export class CacheWriter {
   }
 
   /**
-   * While writing: a manifest naming the shards of the first `slots` slots (on disk) and then `kept` (the
-   * cache being replaced, still in place), so that a kill loses none of the shards written so far.
+   * While writing: a manifest naming the shards of the first `slots` slots (in place) and then `kept` (the
+   * cache being replaced, still there), so that a kill loses none of the shards written so far.
    */
   saveProgress(m: ManifestFields, slots: number, kept: Shard[]): void {
     if (this.state !== 'writing') return;
@@ -197,8 +241,9 @@ export class CacheWriter {
     writeFileAtomic(path.join(this.dir, 'manifest.json'), JSON.stringify(this.manifest(m, shards), null, 1));
   }
 
-  /** Once every shard is written: the manifest (atomically), skipped.txt, and the shards no manifest names removed. */
+  /** Once every slot has ended and its shard is written: the manifest (atomically), skipped.txt, and the shards no manifest names removed. */
   async commit(m: ManifestFields): Promise<Manifest> {
+    if (this.open.size) throw new Error(`slots ${[...this.open.keys()]} were not ended`);
     await Promise.all(this.writes);
     const shards = this.shards.filter((s) => s !== undefined);
     const manifest = this.manifest(m, shards);
@@ -221,6 +266,7 @@ export class CacheWriter {
   async abandon(): Promise<void> {
     if (this.state !== 'writing') return;
     this.state = 'abandoned';
+    await Promise.all([...this.open.values()].map((s) => s.file.discard()));
     await Promise.allSettled(this.writes);
     let named = new Set<string>();
     try {

@@ -30,8 +30,9 @@ async function builtinFaces(res: number, memory?: number, count = BUILTIN_FACES)
   const dir = path.join('data', `builtin-${res}`);
   const fingerprint = `builtin-faces-v2-${count}-${res}`;
   if (sourceOf(dir) !== fingerprint) {
-    const out = new CacheWriter(dir);
-    out.shard(0, [renderFaces(count, res)], count);
+    const out = new CacheWriter(dir, res);
+    out.add(0, renderFaces(count, res));
+    out.end(0);
     await out.commit({ res, crop: 'center', source: fingerprint, sources: [] });
   }
   return { ...openCache(dir, memory), name: 'builtin', dir: path.resolve(dir), fingerprint };

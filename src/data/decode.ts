@@ -248,15 +248,36 @@ function statOf(file: string): [number, number] {
 }
 
 /**
- * Decodes chunks of `files`, taking the next chunk's number from a counter shared by every decoding thread
+ * Shared by the decoding threads: [0] the next chunk to take, [1] how many chunks may be taken so far (the
+ * cache's writing lets them run only so far ahead of it), -1 once decoding is over.
+ */
+export type Counter = Int32Array<SharedArrayBuffer>;
+
+/** A decoding thread's way to wait until chunk c may be taken: false once decoding is over. */
+export type MayTake = (c: number) => boolean | Promise<boolean>;
+
+/** MayTake for a worker, which has nothing else to do: it sleeps until the counter lets it on. */
+export function waitFor(counter: Counter): MayTake {
+  return (c) => {
+    for (;;) {
+      const allowed = Atomics.load(counter, 1);
+      if (allowed < 0) return false;
+      if (c < allowed) return true;
+      Atomics.wait(counter, 1, allowed);
+    }
+  };
+}
+
+/**
+ * Decodes chunks of `files`, taking the next chunk's number from the counter shared by every decoding thread
  * (so none waits for another), and hands each chunk to `send`, until none is left. It yields to the event
  * loop between chunks: the main thread decodes too, and has messages to read meanwhile.
  */
-export async function decodeChunks(files: string[], counter: SharedArrayBuffer, chunk: number, res: number, crop: CropMode,
-  send: (c: Chunk) => void): Promise<void> {
-  const next = new Int32Array(counter);
+export async function decodeChunks(files: string[], counter: Counter, chunk: number, res: number, crop: CropMode,
+  send: (c: Chunk) => void, mayTake: MayTake): Promise<void> {
   const size = res * res * 3;
-  for (let start = Atomics.add(next, 0, 1) * chunk; start < files.length; start = Atomics.add(next, 0, 1) * chunk) {
+  for (let n = Atomics.add(counter, 0, 1); n * chunk < files.length && await mayTake(n); n = Atomics.add(counter, 0, 1)) {
+    const start = n * chunk;
     const part = files.slice(start, start + chunk);
     const c: Chunk = { start, pixels: new Uint8Array(part.length * size), stats: new Float64Array(part.length * 2), skipped: [] };
     for (const [k, file] of part.entries()) {

@@ -11,7 +11,7 @@ import { GanError } from '../errors.js';
 import { acquireLock } from '../lock.js';
 import { say, type Logger } from '../log.js';
 import { progress } from '../progress.js';
-import { decodeChunks, releaseDecoders, skipOf, type Chunk, type Skip } from './decode.js';
+import { decodeChunks, releaseDecoders, skipOf, type Chunk, type Counter, type Skip } from './decode.js';
 import {
   CacheError, CacheWriter, openCache, readManifest, SHARD_IMAGES, type CropMode, type Manifest, type SourceEntry,
 } from './cache.js';
@@ -81,20 +81,28 @@ export function defaultCacheDir(folder: string, res: number): string {
 const CHUNK = 32; // files per message from a decoding thread
 /** A manifest naming the shards written so far is saved at most this often (and after the first shard). */
 const PROGRESS_MS = 10_000;
+/** Bytes of images the cache's writer may hold before they are on their way to the disk (see write()). */
+const BACKLOG = 32 * 2 ** 20;
 
 /**
  * The decoding threads: this one and threads - 1 workers (decode_worker.ts), started early so that they
- * load their code while the folder is listed; this thread starts decoding at once.
+ * load their code while the folder is listed; this thread starts decoding at once. They decode at most
+ * 2·threads chunks beyond the first file the cache's writing waits for (see allow()).
  */
 class Decoders {
   private readonly workers: Worker[];
   private readonly finished = new Set<Worker>();
+  private readonly counter: Counter = new Int32Array(new SharedArrayBuffer(8));
+  private readonly ahead: number;
+  private waiting: { chunk: number; go: (yes: boolean) => void }[] = []; // this thread, waiting to take a chunk
   private closing = false;
-  private work?: { counter: Int32Array; chunks: number; here: Promise<void> };
+  private work?: { chunks: number; here: Promise<void> };
   /** Rejects when a thread fails, or ends before its work is done. */
   private readonly failure: Promise<never>;
 
   constructor(threads: number, private readonly opts: PreprocessOptions) {
+    this.ahead = 2 * threads;
+    Atomics.store(this.counter, 1, this.ahead);
     this.workers = Array.from({ length: threads - 1 }, () =>
       new Worker(new URL('./decode_worker.js', import.meta.url), { workerData: { res: opts.res, crop: opts.crop } }));
     this.failure = new Promise<never>((_, reject) => {
@@ -110,7 +118,6 @@ class Decoders {
 
   /** Decodes `files`, reporting each file once, as it comes back, with the size and time it was read at. */
   async decode(files: string[], each: (i: number, got: Uint8Array | Skip, size: number, mtimeMs: number) => void): Promise<void> {
-    const counter = new SharedArrayBuffer(4);
     const receive = (c: Chunk) => {
       if (this.closing) return;
       const size = c.pixels.length / c.skipped.length;
@@ -123,17 +130,41 @@ class Decoders {
         this.finished.add(w);
         resolve();
       });
-      w.postMessage({ files, counter, chunk: CHUNK });
+      w.postMessage({ files, counter: this.counter, chunk: CHUNK });
     }));
-    const here = decodeChunks(files, counter, CHUNK, this.opts.res, this.opts.crop, receive);
-    this.work = { counter: new Int32Array(counter), chunks: Math.ceil(files.length / CHUNK), here };
+    const mayTake = (chunk: number) => {
+      const allowed = Atomics.load(this.counter, 1);
+      return allowed < 0 ? false : chunk < allowed || new Promise<boolean>((go) => this.waiting.push({ chunk, go }));
+    };
+    const here = decodeChunks(files, this.counter, CHUNK, this.opts.res, this.opts.crop, receive, mayTake);
+    this.work = { chunks: Math.ceil(files.length / CHUNK), here };
     await Promise.race([this.failure, Promise.all([here, ...there])]);
+  }
+
+  /** The files before `written` are with the cache's writer: the threads may go on to 2·threads chunks beyond. */
+  allow(written: number): void {
+    const chunks = Math.floor(written / CHUNK) + this.ahead;
+    const allowed = Atomics.load(this.counter, 1);
+    if (allowed < 0 || chunks <= allowed) return;
+    this.setAllowed(chunks);
+  }
+
+  private setAllowed(chunks: number): void {
+    Atomics.store(this.counter, 1, chunks);
+    Atomics.notify(this.counter, 1);
+    const still: typeof this.waiting = [];
+    for (const w of this.waiting) {
+      if (chunks >= 0 && w.chunk >= chunks) still.push(w);
+      else w.go(chunks >= 0);
+    }
+    this.waiting = still;
   }
 
   /** Ends the workers and, after its current chunk, this thread's decoding; reports nothing more. */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.work) Atomics.store(this.work.counter, 0, this.work.chunks); // no chunk is left to take
+    if (this.work) Atomics.store(this.counter, 0, this.work.chunks); // no chunk is left to take
+    this.setAllowed(-1);
     await Promise.all([this.work?.here.catch(() => {}), ...this.workers.map((w) => w.terminate())]);
     releaseDecoders();
   }
@@ -205,11 +236,10 @@ function listFiles(root: string): { path: string; skip?: Skip }[] {
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** A source's outcome: its pixels (empty once they are in a shard), its index in the old cache, or a skip. */
-type Got = Uint8Array | number | Skip | undefined;
-const isImage = (g: Got): g is Uint8Array | number => typeof g === 'number' || g instanceof Uint8Array;
+/** A source's outcome: its pixels (true once the writer has them), its index in the old cache, or a skip. */
+type Got = Uint8Array | true | number | Skip | undefined;
+const isImage = (g: Got) => g === true || typeof g === 'number' || g instanceof Uint8Array;
 const isSkip = (g: Got): g is Skip => typeof g === 'object' && !(g instanceof Uint8Array);
-const IN_SHARD = new Uint8Array(0);
 
 export async function preprocess(folder: string, opts: PreprocessOptions): Promise<PreprocessResult> {
   checkRes(opts.res);
@@ -273,15 +303,22 @@ async function preprocessLocked(folder: string, root: string, dir: string, opts:
     }
 
     // Slot k holds the readable images among sources k·perShard .. (k+1)·perShard: the old cache's shard if
-    // it holds exactly those, else a new shard written as soon as the last of them is in, while the
-    // threads decode the rest. Old images are read from the old shards' files as their slot is written.
-    const imageBytes = opts.res * opts.res * 3;
+    // it holds exactly those, else a new shard, written in source order as the images come in while the
+    // threads decode the rest (old images are read from the old shards' files as the writing reaches them).
     oldImages = reusable && reusable.count > 0 ? openCache(dir, 0) : undefined;
     const oldStarts = new Map<number, number>(); // first image of an old shard → its position in the list
     reusable?.shards.reduce((start, s, j) => (oldStarts.set(start, j), start + s.count), 0);
     const perShard = opts.shardFiles ?? SHARD_IMAGES;
-    const slotRange = (k: number) => Array.from({ length: Math.min(perShard, sources.length - k * perShard) }, (_, j) => k * perShard + j);
-    const waiting = Array.from({ length: Math.ceil(sources.length / perShard) }, (_, k) => slotRange(k).filter((i) => got[i] === undefined).length);
+    const slotEnd = (k: number) => Math.min(sources.length, (k + 1) * perShard);
+    const undecided = new Set(todo.map((i) => Math.floor(i / perShard))); // slots that wait for decoding
+    /** The old shard that holds exactly slot k's images, if every source of the slot is unchanged. */
+    const unchangedShard = (k: number) => {
+      if (undecided.has(k)) return undefined;
+      const olds = got.slice(k * perShard, slotEnd(k)).filter((g) => typeof g === 'number');
+      const j = oldStarts.get(olds[0]);
+      const same = j !== undefined && reusable!.shards[j].count === olds.length && olds.every((g, m) => g === olds[0] + m);
+      return same ? reusable!.shards[j] : undefined;
+    };
     let lastProgress = -Infinity;
     let progressSlots = 0;
     const saveProgress = () => {
@@ -300,30 +337,49 @@ async function preprocessLocked(folder: string, root: string, dir: string, opts:
       }
       out.saveProgress({ res: opts.res, crop: opts.crop, source: root, sources: entries }, slots, reusable?.shards ?? []);
     };
-    const out = new CacheWriter(dir, saveProgress);
-    const complete = (k: number) => {
-      const slot = slotRange(k).filter((i) => isImage(got[i]));
-      const olds = slot.map((i) => got[i]).filter((g) => typeof g === 'number');
-      const j = oldStarts.get(olds[0]);
-      if (olds.length === slot.length && j !== undefined && reusable!.shards[j].count === olds.length && olds.every((g, m) => g === olds[0] + m)) {
-        out.keep(k, reusable!.shards[j]);
-      } else {
-        const read = olds.length ? oldImages!.read(olds) : IN_SHARD;
-        let m = 0;
-        out.shard(k, slot.map((i) => {
-          const g = got[i];
-          return typeof g === 'number' ? read.subarray(m * imageBytes, ++m * imageBytes) : g as Uint8Array;
-        }), slot.length);
+    const out = new CacheWriter(dir, opts.res, () => {
+      saveProgress();
+      write();
+    });
+    // Sources before `next` are with the writer, which holds at most BACKLOG bytes it has not written yet;
+    // decoded images wait for it here, and the threads decode only so far ahead of it (Decoders.allow).
+    // Once `stopping`, the files not decoded are left out.
+    const isTodo = new Uint8Array(sources.length);
+    for (const i of todo) isTodo[i] = 1;
+    let next = 0;
+    let todoBefore = 0; // files decoded before `next`
+    let stopping = false;
+    let allWritten = () => {};
+    const written = new Promise<void>((resolve) => (allWritten = resolve));
+    const write = () => {
+      for (; next < sources.length && out.backlog < BACKLOG; next++) {
+        const k = Math.floor(next / perShard);
+        const kept = next === k * perShard ? unchangedShard(k) : undefined;
+        if (kept) {
+          out.keep(k, kept);
+          next = slotEnd(k) - 1;
+          continue;
+        }
+        const g = got[next];
+        if (g === undefined && !stopping) break;
+        if (typeof g === 'number') out.add(k, oldImages!.read([g]));
+        else if (g instanceof Uint8Array) {
+          out.add(k, g);
+          got[next] = true; // the writer has the pixels now
+        }
+        todoBefore += isTodo[next];
+        if (next + 1 === slotEnd(k)) out.end(k);
       }
-      for (const i of slot) if (got[i] instanceof Uint8Array) got[i] = IN_SHARD; // the writer has them now
+      if (next === sources.length) allWritten();
+      decoders?.allow(todoBefore);
     };
     let count = 0;
     let manifest: Manifest;
     try {
-      waiting.forEach((n, k) => n === 0 && complete(k));
       const bar = opts.quiet ? undefined : progress('preprocess', todo.length);
       let done = 0;
       decoders ??= new Decoders(threads, opts);
+      write();
       let onAbort = () => {};
       const stop = new Promise<void>((resolve) => (onAbort = resolve));
       opts.signal?.addEventListener('abort', onAbort);
@@ -334,8 +390,7 @@ async function preprocessLocked(folder: string, root: string, dir: string, opts:
             got[i] = result;
             [sources[i].size, sources[i].mtimeMs] = [size, mtimeMs];
             bar?.update(++done);
-            const k = Math.floor(i / perShard);
-            if (--waiting[k] === 0) complete(k);
+            if (i === next) write();
           })]);
         }
       } finally {
@@ -345,8 +400,10 @@ async function preprocessLocked(folder: string, root: string, dir: string, opts:
       const stopped = opts.signal?.aborted === true;
       if (stopped) { // keep what is done: the unfinished slots with the images they have, only those files listed
         await decoders.close();
-        waiting.forEach((n, k) => n > 0 && complete(k));
+        stopping = true;
+        write();
       }
+      await written;
       const entries = sources.flatMap((_, i) => (got[i] === undefined ? [] : [entry(i, isImage(got[i]) ? count++ : undefined)]));
       const fields = { res: opts.res, crop: opts.crop, source: root, sources: entries };
       if (stopped) {

@@ -124,7 +124,8 @@ function program(): Command {
 
   const fromRun = (c: Command) => c
     .option('--run <name>', 'the run to sample (default: the most recently updated)')
-    .option('--checkpoint <step>', 'which checkpoint of the run (default: its latest)', int('--checkpoint'))
+    .option('--checkpoint <step>', 'which checkpoint of the run: a step, or best (default: its latest)',
+      (v: string) => (v === 'best' ? v : int('--checkpoint')(v)))
     .option('--size <px>', 'pixels per face, enlarged with a smooth filter (default: the model\'s resolution)', int('--size'))
     .option('--no-ema', 'use the generator itself, not its moving average (to compare the two)');
 
@@ -133,7 +134,7 @@ function program(): Command {
     .requiredOption('--out <file>', 'output image: .png, .jpg or .webp')
     .option('--seed <n>', 'which face', int('--seed'), 0)
     .option('--n <count>', 'a grid of this many faces, of seeds seed, seed+1, ...', int('--n'), 1)
-    .action(async (o: { out: string; seed: number; n: number; run?: string; checkpoint?: number; size?: number; ema: boolean }) => {
+    .action(async (o: { out: string; seed: number; n: number; run?: string; checkpoint?: number | 'best'; size?: number; ema: boolean }) => {
       const { sampleToFile } = await import('./sample.js');
       const w = await sampleToFile(o);
       say(`wrote ${w.file}: ${w.seeds.length === 1 ? `seed ${w.seeds[0]}` : `seeds ${w.seeds[0]}..${w.seeds.at(-1)}`}, run ${w.run} at step ${w.step}`);
@@ -145,7 +146,7 @@ function program(): Command {
     .requiredOption('--to <seed>', 'last face', int('--to'))
     .requiredOption('--out <file>', 'walk.gif or walk.webp (animated), or walk.png (a strip)')
     .option('--steps <n>', 'frames, both ends included', int('--steps'), 16)
-    .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number; size?: number; ema: boolean }) => {
+    .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number | 'best'; size?: number; ema: boolean }) => {
       const { interpolateToFile } = await import('./sample.js');
       const w = await interpolateToFile(o);
       say(`wrote ${w.file}: ${o.steps} frames from seed ${o.from} to seed ${o.to}, run ${w.run} at step ${w.step}`);
@@ -156,7 +157,7 @@ function program(): Command {
     .option('--real <dir>', 'real faces: a cache or an image folder (default: the data the run trained on)')
     .option('--n <count>', 'generated faces (and real faces per half)', int('--n'), 1000)
     .option('--json', 'one JSON object on stdout')
-    .action(async (o: { run?: string; checkpoint?: number; real?: string; n: number; ema: boolean; json?: boolean }) => {
+    .action(async (o: { run?: string; checkpoint?: number | 'best'; real?: string; n: number; ema: boolean; json?: boolean }) => {
       const { evaluateRun } = await import('./eval.js');
       const r = await evaluateRun(o);
       if (o.json) return void terminal.out(JSON.stringify(r) + '\n');

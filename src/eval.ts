@@ -13,7 +13,7 @@ import type * as FaceApi from '@vladmandic/face-api';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { readState } from './checkpoint.js';
 import { loadSampler } from './gan.js';
-import type { ImageSet } from './data/cache.js';
+import { isCacheDir, type ImageSet } from './data/cache.js';
 import { openDataset } from './data/dataset.js';
 import { GanError } from './errors.js';
 import { Rng } from './rng.js';
@@ -141,7 +141,7 @@ export async function score(generated: Uint8Array, realA: Uint8Array, realB: Uin
 
 export interface EvalOptions {
   run?: string;
-  checkpoint?: number;
+  checkpoint?: number | 'best';
   real?: string; // cache or image folder; default: the data the run trained on
   n?: number;
   root?: string;
@@ -173,8 +173,11 @@ export async function evaluateRun(o: EvalOptions): Promise<Scores & { run: strin
   if (!Number.isInteger(n) || n < 2) throw new GanError(`\`n\` must be an integer of at least 2 (got ${n})`);
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
   const state = readState(ck.dir);
-  const realDir = o.real ?? state.dataDir;
-  if (!realDir) throw new GanError(`run ${ck.run} does not record its data: give the real faces with \`real\``);
+  // The data a checkpoint names is used only as the image cache it was: a folder named there is never
+  // preprocessed (a checkpoint from elsewhere may name any folder).
+  const recorded = state.dataDir && isCacheDir(state.dataDir) ? state.dataDir : undefined;
+  const realDir = o.real ?? recorded;
+  if (!realDir) throw new GanError(`run ${ck.run} does not name an image cache of its data here: give the real faces with \`real\``);
   const real = await openDataset(realDir, state.config.res, { crop: 'center', quiet: true });
   const { G, ema } = await loadSampler(ck.dir, o.ema);
   try {

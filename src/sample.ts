@@ -58,7 +58,7 @@ export function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array
 
 export interface OutputOptions {
   run?: string;
-  checkpoint?: number;
+  checkpoint?: number | 'best';
   out: string;
   size?: number; // pixels per face; default the model's resolution
   root?: string; // checkpoints folder

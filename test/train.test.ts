@@ -217,7 +217,8 @@ test('a NaN loss stops the run with a clear message and keeps the last good chec
   const ckDir = listCheckpoints(r.runDir).at(-1)!.dir;
   // Poison D's weights in the checkpoint: the next step's loss is NaN.
   const bin = path.join(ckDir, 'discriminator', 'weights.bin');
-  const w = new Float32Array(fs.readFileSync(bin).buffer.slice(0));
+  const bytes = fs.readFileSync(bin);
+  const w = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)); // the file's bytes only
   w.fill(NaN, 0, 16);
   fs.writeFileSync(bin, Buffer.from(w.buffer));
   await assert.rejects(train({ res: 16, run: 'nan', maxSteps: 3, threads: 1, overrides: { ...TINY, epochs: 1, checkpointEvery: 1 }, quiet: true }),

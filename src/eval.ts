@@ -13,6 +13,7 @@ import type * as FaceApi from '@vladmandic/face-api';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { readState } from './checkpoint.js';
 import { loadSampler } from './gan.js';
+import { isCacheDir } from './data/cache.js';
 import { openDataset } from './data/dataset.js';
 import type { ImageSource } from './data/source.js';
 import { GanError } from './errors.js';
@@ -141,7 +142,7 @@ export async function score(generated: Uint8Array, realA: Uint8Array, realB: Uin
 
 export interface EvalOptions {
   run?: string;
-  checkpoint?: number;
+  checkpoint?: number | 'best';
   real?: string; // cache or image folder; default: the data the run trained on
   n?: number;
   root?: string;
@@ -164,11 +165,14 @@ export async function scoreGenerator(G: tf.LayersModel, real: ImageSource, n: nu
 /** Scores a run's checkpoint: n generated faces against real ones from its data (or --real). */
 export async function evaluateRun(o: EvalOptions): Promise<Scores & { run: string; step: number; real: string; ema: boolean }> {
   const n = o.n ?? 1000;
-  if (!Number.isInteger(n) || n < 2) throw new GanError(`--n must be an integer of at least 2 (got ${n})`);
+  if (!Number.isInteger(n) || n < 2) throw new GanError(`\`n\` must be an integer of at least 2 (got ${n})`);
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
   const state = readState(ck.dir);
-  const realDir = o.real ?? state.dataDir;
-  if (!realDir) throw new GanError(`run ${ck.run} does not record its data: give the real faces with --real`);
+  // The data a checkpoint names is used only as the image cache it was: a folder named there is never
+  // preprocessed (a checkpoint from elsewhere may name any folder).
+  const recorded = state.dataDir && isCacheDir(state.dataDir) ? state.dataDir : undefined;
+  const realDir = o.real ?? recorded;
+  if (!realDir) throw new GanError(`run ${ck.run} does not name an image cache of its data here: give the real faces with \`real\``);
   const real = await openDataset(realDir, state.config.res, { crop: 'center', quiet: true });
   try {
     const { G, ema } = await loadSampler(ck.dir, o.ema);

@@ -58,7 +58,7 @@ export function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array
 
 export interface OutputOptions {
   run?: string;
-  checkpoint?: number;
+  checkpoint?: number | 'best';
   out: string;
   size?: number; // pixels per face; default the model's resolution
   root?: string; // checkpoints folder
@@ -67,15 +67,15 @@ export interface OutputOptions {
 
 function checkOut(out: string, formats: string[]): string {
   const ext = path.extname(out).toLowerCase();
-  if (!formats.includes(ext)) throw new GanError(`--out must end in ${formats.join(', ')} (got "${path.basename(out)}")`);
+  if (!formats.includes(ext)) throw new GanError(`\`out\` must end in ${formats.join(', ')} (got "${path.basename(out)}")`);
   const dir = path.dirname(path.resolve(out));
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new GanError(`the folder of --out does not exist: ${dir}`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new GanError(`the folder of \`out\` does not exist: ${dir}`);
   return ext;
 }
 
 async function openGenerator(o: OutputOptions) {
   if (o.size !== undefined && !(Number.isInteger(o.size) && o.size >= 1 && o.size <= 4096)) {
-    throw new GanError(`--size must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
+    throw new GanError(`\`size\` must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
   }
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
   const { G } = await loadSampler(ck.dir, o.ema);
@@ -94,7 +94,7 @@ export interface Written {
 export async function sampleToFile(o: OutputOptions & { seed: number; n?: number }): Promise<Written> {
   const ext = checkOut(o.out, STILL_FORMATS);
   const n = o.n ?? 1;
-  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new GanError(`--n must be from 1 to 1024 (got ${n})`);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new GanError(`\`n\` must be from 1 to 1024 (got ${n})`);
   const g = await openGenerator(o);
   const seeds = Array.from({ length: n }, (_, i) => o.seed + i);
   const pixels = await sampleSeeds(g.G, seeds);
@@ -109,7 +109,7 @@ export async function sampleToFile(o: OutputOptions & { seed: number; n?: number
 export async function interpolateToFile(o: OutputOptions & { from: number; to: number; steps?: number; delayMs?: number }): Promise<Written> {
   const ext = checkOut(o.out, ['.gif', '.webp', '.png']);
   const steps = o.steps ?? 16;
-  if (!Number.isInteger(steps) || steps < 2 || steps > 512) throw new GanError(`--steps must be from 2 to 512 (got ${steps})`);
+  if (!Number.isInteger(steps) || steps < 2 || steps > 512) throw new GanError(`\`steps\` must be from 2 to 512 (got ${steps})`);
   const g = await openGenerator(o);
   const size = (g.G.inputs[0].shape as number[])[1];
   const [a, b] = [latentOf(o.from, size), latentOf(o.to, size)];

@@ -9,7 +9,7 @@ import { openDataset, toFloatBatch } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
 import { GanError } from '../src/errors.js';
 import { tempDir, writeFixtures } from './fixtures.js';
-import { gan, messages } from './helpers.js';
+import { ganHere, messages } from './helpers.js';
 
 const RES = 16;
 const SIZE = RES * RES * 3;
@@ -114,7 +114,7 @@ test('manifest.json naming a shard outside its folder, or sizes that do not add 
     assert.throws(() => openCache(dir).close(), (e: Error) => e instanceof GanError && message.test(e.message), JSON.stringify(change));
   }
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...m, shards: [{ ...m.shards[0], file: '../outside.u8' }] }));
-  const r = gan(['train', '--data', dir, '--res', '16'], tempDir());
+  const r = await ganHere(['train', '--data', dir, '--res', '16'], tempDir());
   assert.equal(r.status, 2, r.stderr);
   assert.deepEqual(messages(r), [`gan: cache ${dir}: manifest.json names a shard that is not a file of its folder ("../outside.u8"): run gan preprocess again`]);
 });
@@ -146,16 +146,16 @@ test('two folders with the same name in different places do not overwrite each o
     await writeFixtures(path.join(work, place, 'faces'));
   }
   fs.rmSync(path.join(work, 'b', 'faces', 'gray.png'));
-  const first = gan(['preprocess', 'a/faces', '--res', '16'], work);
+  const first = await ganHere(['preprocess', 'a/faces', '--res', '16'], work);
   assert.equal(first.status, 0, first.stderr);
-  const second = gan(['preprocess', 'b/faces', '--res', '16'], work);
+  const second = await ganHere(['preprocess', 'b/faces', '--res', '16'], work);
   assert.equal(second.status, 0, second.stderr);
   assert.doesNotMatch(second.stderr, /cache hit/);
   const dirs = fs.readdirSync(path.join(work, 'data'));
   assert.equal(dirs.length, 2, dirs.join(' '));
   assert.ok(dirs.includes('faces-16') && dirs.some((d) => /^faces-[0-9a-f]{8}-16$/.test(d)), dirs.join(' '));
   for (const place of ['a', 'b', 'a']) {
-    const again = gan(['preprocess', `${place}/faces`, '--res', '16'], work);
+    const again = await ganHere(['preprocess', `${place}/faces`, '--res', '16'], work);
     assert.match(again.stderr, /cache hit/, `${place}: ${again.stderr}`);
   }
 });

@@ -11,31 +11,23 @@ import sharp from 'sharp';
 import { GanError } from '../src/errors.js';
 import { acquireLock, LOCK_FILE } from '../src/lock.js';
 import { tempDir } from './fixtures.js';
-import { BIN, gan, messages, ROOT } from './helpers.js';
+import { BIN, exitOf, gan, messages, ROOT, waitFor } from './helpers.js';
 
 const LOCK_JS = JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'src', 'lock.js')).href);
 
-/** Runs `node -e code` (ES module) with `args`; resolves with its exit code, signal and output, killed at the deadline. */
-function node(code: string, args: string[] = [], deadlineMs = 60_000) {
+/** Runs `node -e code` (an ES module) with `args`: its exit code and output, once its output is closed; killed after a minute. */
+function node(code: string, args: string[] = []) {
   const child = spawn(process.execPath, ['--input-type=module', '-e', code, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) =>
-    child.on('exit', (code, signal) => {
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const done = new Promise<{ code: number | null; out: string }>((resolve) =>
+    child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, signal, out });
+      resolve({ code, out });
     }));
   return { child, done };
-}
-
-async function until(what: string, ok: () => boolean, deadlineMs = 60_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 test('two gan preprocess on one cache: the second names the first and exits 2; one killed leaves no stuck lock', async () => {
@@ -48,9 +40,9 @@ test('two gan preprocess on one cache: the second names the first and exits 2; o
   const lock = path.join(out, LOCK_FILE);
 
   const first = spawn(process.execPath, [BIN, 'preprocess', src, '--res', '16', '--out', out], { stdio: 'ignore' });
-  const firstExit = new Promise<NodeJS.Signals | null>((resolve) => first.on('exit', (_, signal) => resolve(signal)));
+  const firstExit = exitOf(first);
   try {
-    await until('the first to lock the cache', () => fs.existsSync(lock));
+    await waitFor(() => fs.existsSync(lock), 'the first to lock the cache');
     first.kill('SIGSTOP'); // holds the lock until it is let go
     const second = gan(['preprocess', src, '--res', '16', '--out', out], work);
     assert.equal(second.status, 2, second.stderr);
@@ -60,7 +52,8 @@ test('two gan preprocess on one cache: the second names the first and exits 2; o
   } finally {
     first.kill('SIGKILL'); // as the kernel does when memory runs out: no chance to tidy up
   }
-  assert.equal(await firstExit, 'SIGKILL');
+  await firstExit;
+  assert.equal(first.signalCode, 'SIGKILL');
   assert.ok(fs.existsSync(lock), 'the killed process left its lock');
   const third = gan(['preprocess', src, '--res', '16', '--out', out], work);
   assert.equal(third.status, 0, third.stderr);
@@ -100,7 +93,7 @@ test('a lock is let go when its process exits at once (a second Ctrl-C), and a d
     }
     // a live one holds it; one on another machine too (nothing here can tell whether it runs)
     const live = holder(sleeper.child.pid!);
-    await until('the sleeper to start', () => fs.existsSync(`/proc/${live.pid}`) || process.platform !== 'linux', 10_000);
+    await waitFor(() => fs.existsSync(`/proc/${live.pid}`) || process.platform !== 'linux', 'the sleeper to start');
     fs.writeFileSync(lock, JSON.stringify(live));
     assert.throws(() => acquireLock(dir, 'gan preprocess'), (e: GanError) => e.exitCode === 2 && e.message.includes(`in use by process ${live.pid} (gan train, since`));
     fs.writeFileSync(lock, JSON.stringify({ ...holder(1), host: 'elsewhere' }));

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { readManifest } from '../src/data/cache.js';
 import { preprocess } from '../src/data/preprocess.js';
 import { loadCache, tempDir, writeFixtures } from './fixtures.js';
-import { BIN, gan, ROOT } from './helpers.js';
+import { BIN, exitOf, ganHere, ROOT, waitFor } from './helpers.js';
 
 const RES = 16;
 
@@ -39,13 +39,13 @@ test('a file whose name is not UTF-8 is skipped with a reason, run after run, an
   // M\xfcller.jpg: "Müller" in Latin-1, as a name made on another system arrives
   fs.copyFileSync(path.join(src, 'rgb.jpg'), Buffer.concat([Buffer.from(path.join(src, 'M')), Buffer.from([0xfc]), Buffer.from('ller.jpg')]));
   for (const run of [1, 2]) {
-    const r = gan(['preprocess', 'faces', '--res', '16'], work);
+    const r = await ganHere(['preprocess', 'faces', '--res', '16'], work);
     assert.equal(r.status, 0, `run ${run}: ${r.stderr}`);
   }
   const m = readManifest(path.join(work, 'data', 'faces-16'))!;
   assert.deepEqual(m.sources.find((s) => s.path.startsWith('M'))!, { path: 'M\\xfcller.jpg', size: 0, mtimeMs: 0, skipped: 'its name is not UTF-8: rename it' });
   assert.match(fs.readFileSync(path.join(work, 'data', 'faces-16', 'skipped.txt'), 'utf8'), /^M\\xfcller\.jpg\tits name is not UTF-8: rename it$/m);
-  const t = gan(['train', '--data', 'faces', '--res', '16', '--width', '4', '--batch', '4', '--epochs', '1', '--threads', '1',
+  const t = await ganHere(['train', '--data', 'faces', '--res', '16', '--width', '4', '--batch', '4', '--epochs', '1', '--threads', '1',
     '--preview-every', '1000', '--checkpoint-every', '1000'], work);
   assert.equal(t.status, 0, t.stderr);
 });
@@ -173,11 +173,11 @@ test('a preprocess killed half-way (as for memory) keeps the shards it wrote, an
   const out = path.join(tempDir(), 'cache');
   const child = spawn(process.execPath, [script(`import { preprocess } from @lib(data/preprocess.js);
     await preprocess(process.argv[2], { res: 16, crop: 'center', out: process.argv[3], quiet: true, threads: 1, shardFiles: 20 });`), src, out], { stdio: 'ignore' });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_, signal) => resolve(signal)));
-  const deadline = Date.now() + 60_000;
-  while (!fs.existsSync(path.join(out, 'manifest.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const exited = exitOf(child);
+  await waitFor(() => fs.existsSync(path.join(out, 'manifest.json')), 'the first shard');
   child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL', 'killed before it finished');
+  await exited;
+  assert.equal(child.signalCode, 'SIGKILL', 'killed before it finished');
   const kept = loadCache(out);
   assert.ok(kept.count >= 20 && kept.count < 600, `${kept.count} images kept`);
   assert.ok(kept.manifest.shards.length > 0);

@@ -53,7 +53,7 @@ export async function openDataset(data: string | undefined, res: number, o: Data
   const dir = isCacheDir(data) ? data : (await preprocess(data, { ...o, res })).dir;
   const set = openCache(dir, o.memory);
   try {
-    if (set.res !== res) throw new GanError(`cache ${dir} holds ${set.res}px images, not ${res}px: preprocess with --res ${res}`);
+    if (set.res !== res) throw new GanError(`cache ${dir} holds ${set.res}px images, not ${res}px: preprocess with \`res\` ${res}`);
     if (set.count === 0) throw new GanError(`cache ${dir} holds no images`);
   } catch (e) {
     set.close();
@@ -73,7 +73,7 @@ export class BatchOrder {
 
   constructor(readonly count: number, readonly batch: number, readonly seed: number) {
     this.stepsPerEpoch = Math.floor(count / batch);
-    if (this.stepsPerEpoch < 1) throw new GanError(`the data has ${count} images, fewer than one batch of ${batch}: use a smaller --batch`);
+    if (this.stepsPerEpoch < 1) throw new GanError(`the data has ${count} images, fewer than one batch of ${batch}: use a smaller \`batch\``);
   }
 
   epochOf(step: number): number {

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import 'sharp'; // loaded on the main thread before the decoding threads use it, as sharp requires on Linux
+import { checkRes } from '../config.js';
 import { GanError } from '../errors.js';
 import { acquireLock } from '../lock.js';
 import { say, type Logger } from '../log.js';
@@ -17,7 +18,6 @@ import {
 } from './cache.js';
 import type { ImageSource } from './source.js';
 
-export const RESOLUTIONS = [16, 32, 64, 128] as const;
 export const CROPS: readonly CropMode[] = ['center', 'celeba'];
 
 export interface PreprocessOptions {
@@ -45,14 +45,8 @@ export interface PreprocessResult {
   seconds: number;
 }
 
-export function checkRes(res: number): void {
-  if (!(RESOLUTIONS as readonly number[]).includes(res)) {
-    throw new GanError(`--res must be one of ${RESOLUTIONS.join(', ')} (got ${res})`);
-  }
-}
-
 export function checkCrop(crop: string): asserts crop is CropMode {
-  if (!CROPS.includes(crop as CropMode)) throw new GanError(`--crop must be one of ${CROPS.join(', ')} (got ${crop})`);
+  if (!CROPS.includes(crop as CropMode)) throw new GanError(`\`crop\` must be one of ${CROPS.join(', ')} (got ${crop})`);
 }
 
 /** The folder a cache's manifest says it was made from, whatever its format. */

@@ -1,6 +1,7 @@
 // The image cache: uint8 shards of shape [n, res, res, 3] plus manifest.json, under data/<name>-<res>/.
-// The manifest is written last and atomically, and names the shards it uses, so a kill at any moment
-// leaves the previous manifest and its shards intact: a later run never trusts half-written data.
+// The manifest is written atomically once the shards it names are in place (at the end, and now and then
+// while a long preprocess writes them), so a kill at any moment leaves a manifest and its shards intact: a
+// later run never trusts half-written data, and keeps what was written.
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,7 @@ import { GanError } from '../errors.js';
 import { blockImages, readAt, type Block, type ImageSource } from './source.js';
 
 export const CACHE_FORMAT = 2;
-export const SHARD_IMAGES = 4096; // at most, per shard
+export const SHARD_IMAGES = 4096; // source files per shard
 
 /** Bytes of images a process holds in memory by default; shards beyond it are read from their files. */
 export const DATA_MEMORY = Math.floor(os.totalmem() / 4);

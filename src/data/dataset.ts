@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GanError } from '../errors.js';
+import { acquireLock } from '../lock.js';
 import { Rng } from '../rng.js';
 import { CacheWriter, isCacheDir, openCache, readManifest } from './cache.js';
 import { renderFaces } from './faces.js';
@@ -30,10 +31,15 @@ async function builtinFaces(res: number, memory?: number, count = BUILTIN_FACES)
   const dir = path.join('data', `builtin-${res}`);
   const fingerprint = `builtin-faces-v2-${count}-${res}`;
   if (sourceOf(dir) !== fingerprint) {
-    const out = new CacheWriter(dir, res);
-    out.add(0, renderFaces(count, res));
-    out.end(0);
-    await out.commit({ res, crop: 'center', source: fingerprint, sources: [] });
+    const lock = acquireLock(dir, 'gan train');
+    try {
+      const out = new CacheWriter(dir, res);
+      out.add(0, renderFaces(count, res));
+      out.end(0);
+      await out.commit({ res, crop: 'center', source: fingerprint, sources: [] });
+    } finally {
+      lock.release();
+    }
   }
   return { ...openCache(dir, memory), name: 'builtin', dir: path.resolve(dir), fingerprint };
 }

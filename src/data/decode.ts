@@ -222,7 +222,7 @@ export interface Skip {
 }
 
 // Failures that say nothing about the file.
-const TEMPORARY = new Set(['EACCES', 'EPERM', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'ESTALE', 'ENOENT', 'ELOOP']);
+const TEMPORARY = new Set(['EACCES', 'EPERM', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'ESTALE', 'ENOENT']);
 
 export function skipOf(e: unknown): Skip {
   const reason = String((e as Error)?.message ?? e).split('\n')[0];

@@ -15,12 +15,21 @@ function besideTarget(target: string): string {
   return tempPath(target);
 }
 
+/** Writes all of `bytes` to `fd`; a write that stops short (a full disk) is an error that names `file`. */
+export function writeAll(fd: number, bytes: Uint8Array, file: string): void {
+  for (let done = 0; done < bytes.length;) {
+    const n = fs.writeSync(fd, bytes, done, bytes.length - done);
+    if (!(n > 0)) throw new Error(`${file}: short write, ${done} of ${bytes.length} bytes written (disk full?)`);
+    done += n;
+  }
+}
+
 export function writeFileAtomic(target: string, data: string | Uint8Array): void {
   const tmp = besideTarget(target);
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
-      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data, target);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

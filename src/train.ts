@@ -15,14 +15,15 @@ import { GanError } from './errors.js';
 import { scoreGenerator } from './eval.js';
 import { createGan, gradientSize, restoreGan, sampler, updateEma, type Gan } from './gan.js';
 import { encodeImage, grid } from './images.js';
+import { acquireLock, LOCK_FILE, type Lock } from './lock.js';
 import { fileLogger, say, type Logger } from './log.js';
 import { checkThreads, defaultThreads, startThreads, trainOn, type StepInputs, type StepStats, type Threads } from './parallel.js';
 import { plotLosses } from './plot.js';
 import { progress } from './progress.js';
 import { Rng } from './rng.js';
-import { openEvents } from './tensorboard.js';
 import { RUN_NAME } from './runs.js';
 import { PREVIEW_SEEDS, sampleSeeds } from './sample.js';
+import { openEvents } from './tensorboard.js';
 
 export interface TrainOptions {
   data?: string; // cache or image folder; built-in faces when absent
@@ -51,10 +52,24 @@ export interface TrainResult {
   gan: Gan; // the caller disposes it
 }
 
+/** The data, the run folder (new or resumed, locked while this process trains in it), then the training. */
 export async function train(o: TrainOptions): Promise<TrainResult> {
   checkRes(o.res);
   const ds = await openDataset(o.data, o.res, { crop: o.crop ?? 'center', quiet: o.quiet, signal: o.signal });
-  const run = openRun(o, ds);
+  try {
+    const run = openRun(o, ds);
+    try {
+      return await trainRun(run, ds, o);
+    } finally {
+      run.lock.release();
+    }
+  } finally {
+    ds.close();
+  }
+}
+
+/** Steps until the run is done, stopped or paused, with its previews, evaluations and checkpoints. */
+async function trainRun(run: Run, ds: Dataset, o: TrainOptions): Promise<TrainResult> {
   const { c, order, totalSteps } = run;
   const gan = run.latest ? await restoreGan(c, run.latest.dir) : createGan(c);
   const stopAt = Math.min(totalSteps, o.maxSteps === undefined ? Infinity : run.step + o.maxSteps);
@@ -121,6 +136,7 @@ interface Run {
   latest?: Checkpoint; // the checkpoint it resumes from
   log: Logger;
   tell(line: string): void; // to the log and the terminal
+  lock: Lock; // on the run folder, released when training ends
 }
 
 /** A default run name from the data's folder name ("My Photos" -> "My-Photos"). */
@@ -133,7 +149,17 @@ function openRun(o: TrainOptions, ds: Dataset): Run {
   const name = o.run ?? runNameFrom(ds.name, o.res);
   if (!RUN_NAME.test(name)) throw new GanError(`\`run\` must be a plain name of letters, digits, '_', '.' and '-', not starting with '.' or '-' (got "${name}")`);
   const dir = path.join(o.checkpointsDir ?? 'checkpoints', name);
-  if (o.fresh) fs.rmSync(dir, { recursive: true, force: true });
+  const lock = acquireLock(dir, 'gan train'); // one process trains in a run folder at a time
+  try {
+    return openLocked(o, ds, name, dir, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+function openLocked(o: TrainOptions, ds: Dataset, name: string, dir: string, lock: Lock): Run {
+  if (o.fresh) for (const f of fs.readdirSync(dir)) if (f !== LOCK_FILE) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
   removeLeftovers(dir);
   const { whole, damaged } = scanCheckpoints(dir);
   const latest = whole.at(-1);
@@ -163,7 +189,7 @@ function openRun(o: TrainOptions, ds: Dataset): Run {
   tell(latest
     ? `resuming ${name} at step ${step} of ${totalSteps} (epoch ${order.epochOf(step) + 1} of ${c.epochs})`
     : `training ${name}: ${ds.count} images at ${c.res}px, batch ${c.batch}, ${totalSteps} steps (${c.epochs} epochs), run folder ${dir}`);
-  return { name, dir, c, order, totalSteps, threads, step, latest, log, tell };
+  return { name, dir, c, order, totalSteps, threads, step, latest, log, tell, lock };
 }
 
 // Config keys a resumed run may change (the learning rates too: the way on after a loss that became NaN); the

@@ -12,9 +12,10 @@ import { initBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
-import { defaultThreads, startThreads } from '../src/parallel.js';
+import { imagesInMemory } from '../src/data/source.js';
+import { defaultThreads, startThreads, trainOn } from '../src/parallel.js';
 import { createGan, disposeGan, gradientSize } from '../src/gan.js';
-import { stepInputs, trainOn } from '../src/train.js';
+import { stepInputs } from '../src/train.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.GAN_SHARED ?? path.resolve(ROOT, '../shared');
@@ -43,7 +44,7 @@ const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 function randomDataset(res: number, count: number): Dataset {
   const pixels = new Uint8Array(count * res * res * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  return { res, count, pixels, name: 'random', dir: '', fingerprint: 'random' };
+  return { ...imagesInMemory(res, pixels), name: 'random', dir: '', fingerprint: 'random' };
 }
 
 /** The real model and the real training step, timed after two warm-up iterations. */
@@ -55,10 +56,10 @@ async function trainSpeed(res: number, threadCount: number, iters: number, soak 
   const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c }, gradientSize(gan));
   const step = (s: number) => {
     const inputs = stepInputs(ds, order, c, s);
-    trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);
+    return trainOn(gan, threads ? threads.share(inputs) : inputs, threads?.across);
   };
   try {
-    for (let s = 0; s < 2; s++) step(s);
+    for (let s = 0; s < 2; s++) await step(s);
     if (args.profile) {
       const p = await tf.profile(() => step(2));
       const byKernel = new Map<string, number>();
@@ -69,14 +70,14 @@ async function trainSpeed(res: number, threadCount: number, iters: number, soak 
       print({ measure: 'profile', res, threads: threadCount, note: 'main thread only', kernel_ms: Math.round(total), top });
     }
     const t0 = performance.now();
-    for (let s = 0; s < iters; s++) step(3 + s);
+    for (let s = 0; s < iters; s++) await step(3 + s);
     const seconds = (performance.now() - t0) / 1000;
     const result = { img_per_s: +((c.batch * iters) / seconds).toFixed(2), rss_mb: rssMb() };
     if (soak) {
       const rss = [rssMb()];
       const tensors = tf.memory().numTensors;
       for (let s = 1; s <= soak; s++) {
-        step(2 + iters + s);
+        await step(2 + iters + s);
         if (s % 50 === 0) rss.push(rssMb());
       }
       print({ measure: 'soak', res, iterations: soak, rss_mb_every_50: rss, tensors_before: tensors, tensors_after: tf.memory().numTensors });
@@ -124,7 +125,7 @@ const hasTorch = () => spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignor
 
 async function main() {
   const backend = await initBackend(args.backend);
-  const threads = args.threads ? Number(args.threads) : defaultThreads(tf.getBackend());
+  const threads = args.threads ? Number(args.threads) : defaultThreads(tf.getBackend(), BATCH);
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, load: os.loadavg().map((l) => +l.toFixed(2)) };
   print({ measure: 'setup', backend: backend.name, threads, ...machine });
   if (args.only !== 'train') await preprocessSpeed(); // first, in a process as fresh as a `gan preprocess`

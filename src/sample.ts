@@ -41,7 +41,7 @@ export async function sampleSeeds(G: tf.LayersModel, seeds: number[], psi = 1): 
 
 export interface OutputOptions {
   run?: string;
-  checkpoint?: number;
+  checkpoint?: number | 'best';
   out: string;
   size?: number; // pixels per face; default the model's resolution
   root?: string; // checkpoints folder
@@ -49,18 +49,18 @@ export interface OutputOptions {
 }
 
 /** The extension of an output file the command can write (one of `formats`), in a folder that exists. */
-export function checkOut(out: string, formats: string[], flag = '--out'): string {
+export function checkOut(out: string, formats: string[], setting = 'out'): string {
   const ext = path.extname(out).toLowerCase();
-  if (!formats.includes(ext)) throw new GanError(`${flag} must end in ${formats.join(', ')} (got "${path.basename(out)}")`);
+  if (!formats.includes(ext)) throw new GanError(`\`${setting}\` must end in ${formats.join(', ')} (got "${path.basename(out)}")`);
   const dir = path.dirname(path.resolve(out));
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new GanError(`the folder of ${flag} does not exist: ${dir}`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new GanError(`the folder of \`${setting}\` does not exist: ${dir}`);
   return ext;
 }
 
 /** The generator to sample from, as the options pick it: run, checkpoint, moving average or not. */
 export async function openGenerator(o: Omit<OutputOptions, 'out'>) {
   if (o.size !== undefined && !(Number.isInteger(o.size) && o.size >= 1 && o.size <= 4096)) {
-    throw new GanError(`--size must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
+    throw new GanError(`\`size\` must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
   }
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
   const { G, ema } = await loadSampler(ck.dir, o.ema);
@@ -82,9 +82,9 @@ export interface Written {
 export async function sampleToFile(o: OutputOptions & { seed: number; n?: number; trunc?: number }): Promise<Written> {
   const ext = checkOut(o.out, STILL_FORMATS);
   const n = o.n ?? 1;
-  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new GanError(`--n must be from 1 to 1024 (got ${n})`);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new GanError(`\`n\` must be from 1 to 1024 (got ${n})`);
   const psi = o.trunc ?? 1;
-  if (!isTruncation(psi)) throw new GanError(`--trunc must be from 0 (the average face) to 1 (no truncation) (got ${psi})`);
+  if (!isTruncation(psi)) throw new GanError(`\`trunc\` must be from 0 (the average face) to 1 (no truncation) (got ${psi})`);
   const g = await openGenerator(o);
   const seeds = Array.from({ length: n }, (_, i) => o.seed + i);
   const pixels = await sampleSeeds(g.G, seeds, psi);
@@ -100,7 +100,7 @@ export async function sampleToFile(o: OutputOptions & { seed: number; n?: number
 export async function interpolateToFile(o: OutputOptions & { from: number; to: number; steps?: number; delayMs?: number }): Promise<Written> {
   const ext = checkOut(o.out, ['.gif', '.webp', '.png']);
   const steps = o.steps ?? 16;
-  if (!Number.isInteger(steps) || steps < 2 || steps > 512) throw new GanError(`--steps must be from 2 to 512 (got ${steps})`);
+  if (!Number.isInteger(steps) || steps < 2 || steps > 512) throw new GanError(`\`steps\` must be from 2 to 512 (got ${steps})`);
   const g = await openGenerator(o);
   const size = (g.G.inputs[0].shape as number[])[1];
   const [a, b] = [latentOf(o.from, size), latentOf(o.to, size)];

@@ -16,7 +16,7 @@ export interface TimelapseOptions {
   seeds?: [number, number]; // first and last preview seed to show (default: all 64)
   size?: number; // pixels per face (default: the previews', at most 64)
   frames?: number; // at most this many previews, evenly spaced, the first and last included (default 60)
-  delayMs?: number; // per frame
+  delay?: number; // ms per frame
   root?: string; // checkpoints folder
 }
 
@@ -72,14 +72,14 @@ export async function timelapse(o: TimelapseOptions): Promise<{ file: string; ru
   const ext = checkOut(o.out, ['.gif', '.webp']);
   const [first, last] = o.seeds ?? [0, PREVIEW_SEEDS.length - 1];
   if (!(Number.isInteger(first) && Number.isInteger(last) && 0 <= first && first <= last && last < PREVIEW_SEEDS.length)) {
-    throw new GanError(`--seeds must be a range of the previews' seeds, within 0..${PREVIEW_SEEDS.length - 1} (got ${first}..${last})`);
+    throw new GanError(`\`seeds\` must be a range of the previews' seeds, within 0..${PREVIEW_SEEDS.length - 1} (got ${first}..${last})`);
   }
   const check = (v: number | undefined, name: string, lo: number, hi: number) => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= lo && v <= hi)) throw new GanError(`${name} must be from ${lo} to ${hi} (got ${v})`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= lo && v <= hi)) throw new GanError(`\`${name}\` must be from ${lo} to ${hi} (got ${v})`);
   };
-  check(o.size, '--size', 8, 1024);
-  check(o.frames, '--frames', 2, 1000);
-  check(o.delayMs, '--delay', 10, 10_000);
+  check(o.size, 'size', 8, 1024);
+  check(o.frames, 'frames', 2, 1000);
+  check(o.delay, 'delay', 10, 10_000);
   const ck = findCheckpoint(o.run, undefined, o.root);
   const res = readState(ck.dir).config.res;
   const shots = spread(previews(path.dirname(ck.dir)), o.frames ?? 60);
@@ -96,6 +96,6 @@ export async function timelapse(o: TimelapseOptions): Promise<{ file: string; ru
   }
   const steps = shots.map((s) => s.step);
   const about = `gan timelapse: run ${ck.run}, steps ${steps[0]} to ${steps.at(-1)}, seeds ${first}..${last}`;
-  writeFileAtomic(o.out, await encodeAnimation(frames, ext, 1, o.delayMs ?? 250, about));
+  writeFileAtomic(o.out, await encodeAnimation(frames, ext, 1, o.delay ?? 250, about));
   return { file: o.out, run: ck.run, steps };
 }

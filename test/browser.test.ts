@@ -12,7 +12,7 @@ import { exportRun } from '../src/export/index.js';
 import { serve } from '../src/export/serve.js';
 import { interpolateToFile, sampleToFile } from '../src/sample.js';
 import { tempDir } from './fixtures.js';
-import { tinyRun } from './helpers.js';
+import { tinyRun } from './tiny.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const missing = fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found: apt-get install -y chromium (.ci/run installs it)`;

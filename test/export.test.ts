@@ -8,14 +8,14 @@ import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { initBackend } from '../src/backend.js';
 import { loadModel } from '../src/checkpoint.js';
-import { main } from '../src/cli.js';
 import { deconvPads } from '../src/export/onnx.js';
 import { serve } from '../src/export/serve.js';
 import { loadSampler } from '../src/gan.js';
 import { findCheckpoint } from '../src/runs.js';
 import { latents, sampleSeeds } from '../src/sample.js';
 import { tempDir } from './fixtures.js';
-import { BIN, gan, inProcess, messages, tinyRun } from './helpers.js';
+import { BIN, exitOf, gan, ganHere, messages, waitFor } from './helpers.js';
+import { tinyRun } from './tiny.js';
 
 let work: string;
 
@@ -26,7 +26,7 @@ before(async () => {
   await tinyRun('tiny', { ema: 0.9 }); // a moving average: its standing statistics must travel with the export
 });
 
-const gen = (...args: string[]) => main(['node', 'gan', ...args]);
+const gen = async (...args: string[]) => (await ganHere(args, work)).status;
 
 test('tfjs \'same\' padding of a stride-2, kernel-4 transposed convolution is one pixel each side in ONNX terms', () => {
   assert.deepEqual(deconvPads(4, 4, 2, 'same'), { out: 8, pads: [1, 1] });
@@ -122,23 +122,19 @@ test('gan serve prints its URL, serves, and stops on Ctrl-C with exit 0', async 
   const child = spawn(process.execPath, [BIN, 'serve', dir, '--port', '0'], { cwd: work });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
-  const deadline = Date.now() + 20_000;
-  while (!/http:\/\/\S+/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const url = /http:\/\/\S+/.exec(err)?.[0];
-  assert.ok(url, `no URL within 20 s: ${err}`);
+  const exited = exitOf(child, 30_000);
+  await waitFor(() => /http:\/\/\S+/.test(err), 'gan serve to print its URL', 20_000);
+  const url = /http:\/\/\S+/.exec(err)![0];
   assert.equal((await fetch(url, { signal: AbortSignal.timeout(10_000) })).status, 200);
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   child.kill('SIGINT');
-  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
-  if (code === 'timeout') child.kill('SIGKILL');
-  assert.equal(code, 0, err);
+  assert.equal(await exited, 0, err);
 });
 
 test('export errors: one line, exit 2 (in this process, and once as a command)', async () => {
   fs.mkdirSync(path.join(work, 'mine'), { recursive: true });
   fs.writeFileSync(path.join(work, 'mine', 'notes.txt'), 'keep me');
   const cases: [string[], RegExp][] = [
-    [['export', '--run', 'tiny'], /--web DIR, --onnx FILE.onnx, or both/],
+    [['export', '--run', 'tiny'], /say what to export: --web \(a folder\), --onnx \(a .onnx file\), or both/],
     [['export', '--run', 'tiny', '--web', 'mine'], /exists and is not an earlier export/],
     [['export', '--run', 'tiny', '--onnx', 'G.pt'], /--onnx must end in .onnx/],
     [['export', '--run', 'tiny', '--onnx', 'no/such/G.onnx'], /folder of --onnx does not exist/],
@@ -147,7 +143,7 @@ test('export errors: one line, exit 2 (in this process, and once as a command)',
     [['serve', 'served', '--port', '70000'], /--port must be from 0 to 65535/],
   ];
   for (const [args, why] of cases) {
-    const r = await inProcess(args);
+    const r = await ganHere(args, work);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     const lines = messages(r);
     assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);

@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { initBackend } from '../src/backend.js';
 import { timelapse } from '../src/timelapse.js';
 import { tempDir } from './fixtures.js';
-import { inProcess, messages, tinyRun } from './helpers.js';
+import { ganHere, messages } from './helpers.js';
+import { tinyRun } from './tiny.js';
 
 let work: string;
 const PREVIEWS = ['step-00000000.png', 'step-00000002.png', 'step-00000004.png'];
@@ -23,7 +24,7 @@ const preview = (f: string) => path.join(work, 'checkpoints', 'tiny', 'previews'
 
 test('gan timelapse --seeds: those faces of every preview, in step order, exactly, each frame labelled with its step', async () => {
   const out = path.join(work, 'faces.webp');
-  const r = await inProcess(['timelapse', '--run', 'tiny', '--seeds', '3..4', '--size', String(FACE), '--out', out]);
+  const r = await ganHere(['timelapse', '--run', 'tiny', '--seeds', '3..4', '--size', String(FACE), '--out', out], work);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /3 previews of run tiny, steps 0 to 4/);
   const meta = await sharp(out, { animated: true }).metadata();
@@ -49,7 +50,7 @@ test('gan timelapse --seeds: those faces of every preview, in step order, exactl
 
 test('gan timelapse: the whole grid as a GIF; --frames keeps the first and last previews', async () => {
   const gif = path.join(work, 'all.gif');
-  assert.equal((await inProcess(['timelapse', '--run', 'tiny', '--size', '16', '--out', gif])).status, 0);
+  assert.equal((await ganHere(['timelapse', '--run', 'tiny', '--size', '16', '--out', gif], work)).status, 0);
   const meta = await sharp(gif, { animated: true }).metadata();
   assert.equal(meta.pages, 3);
   assert.equal(meta.width, 8 * 18 + 2);
@@ -70,7 +71,7 @@ test('timelapse errors: one line, exit 2', async () => {
     [['timelapse', '--run', 'nope', '--out', 'x.gif'], /no run named "nope"/],
   ];
   for (const [args, why] of cases) {
-    const r = await inProcess(args);
+    const r = await ganHere(args, work);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     const lines = messages(r);
     assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);

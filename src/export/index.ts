@@ -11,8 +11,8 @@ export interface ExportOptions extends Omit<OutputOptions, 'out' | 'size'> {
 }
 
 export async function exportRun(o: ExportOptions): Promise<Omit<About, 'generatedBy'>> {
-  if (!o.web && !o.onnx) throw new GanError('say what to export: --web DIR, --onnx FILE.onnx, or both');
-  if (o.onnx) checkOut(o.onnx, ['.onnx'], '--onnx');
+  if (!o.web && !o.onnx) throw new GanError('say what to export: `web` (a folder), `onnx` (a .onnx file), or both');
+  if (o.onnx) checkOut(o.onnx, ['.onnx'], 'onnx');
   const g = await openGenerator(o);
   try {
     const about = { run: g.run, step: g.step, ema: g.ema, res: g.res, latent: (g.G.inputs[0].shape as number[])[1] };

@@ -37,7 +37,7 @@ function resolve(root: string, urlPath: string): string | undefined {
 export async function serve(dir: string, port = 8080, host = '127.0.0.1'): Promise<{ server: http.Server; url: string }> {
   const root = path.resolve(dir);
   if (!fs.existsSync(path.join(root, 'index.html'))) throw new GanError(`${dir} has no index.html: make one with gan export --web ${dir}`);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GanError(`--port must be from 0 to 65535 (got ${port})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GanError(`\`port\` must be from 0 to 65535 (got ${port})`);
   const server = http.createServer((req, res) => {
     const file = req.method === 'GET' || req.method === 'HEAD' ? resolve(root, req.url ?? '/') : undefined;
     if (!file) {
@@ -50,7 +50,7 @@ export async function serve(dir: string, port = 8080, host = '127.0.0.1'): Promi
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      fail(e.code === 'EADDRINUSE' ? new GanError(`port ${port} is in use: choose another with --port`) : e));
+      fail(e.code === 'EADDRINUSE' ? new GanError(`port ${port} is in use: choose another \`port\``) : e));
     server.listen(port, host, ok);
   });
   return { server, url: `http://${host}:${(server.address() as AddressInfo).port}/` };

@@ -50,10 +50,10 @@ function isExport(dir: string): boolean {
  */
 export async function writeWebPage(G: tf.LayersModel, dir: string, about: Omit<About, 'generatedBy'>): Promise<void> {
   if (fs.existsSync(dir) && (!fs.statSync(dir).isDirectory() || (fs.readdirSync(dir).length > 0 && !isExport(dir)))) {
-    throw new GanError(`--web ${dir} exists and is not an earlier export: choose a new or empty folder`);
+    throw new GanError(`\`web\` ${dir} exists and is not an earlier export: choose a new or empty folder`);
   }
   const parent = path.dirname(path.resolve(dir));
-  if (!fs.existsSync(parent)) throw new GanError(`the folder of --web does not exist: ${parent}`);
+  if (!fs.existsSync(parent)) throw new GanError(`the folder of \`web\` does not exist: ${parent}`);
   const tmp = tempPath(path.resolve(dir));
   try {
     fs.mkdirSync(tmp);

@@ -70,7 +70,7 @@ async function draw(s) {
   enlarge();
 }
 
-/** The face at the size it is shown, in device pixels, with the browser's best (cubic) filter. */
+/** The face at the size it is shown, in device pixels, with the browser's highest-quality smoothing. */
 function enlarge() {
   const px = Math.round(view.clientWidth * devicePixelRatio);
   if (view.width !== px || view.height !== px) view.width = view.height = px;

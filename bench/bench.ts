@@ -12,6 +12,7 @@ import { initBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
+import { imagesInMemory } from '../src/data/source.js';
 import { defaultThreads, startThreads, trainOn } from '../src/parallel.js';
 import { createGan, disposeGan, gradientSize } from '../src/gan.js';
 import { stepInputs } from '../src/train.js';
@@ -43,7 +44,7 @@ const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 function randomDataset(res: number, count: number): Dataset {
   const pixels = new Uint8Array(count * res * res * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  return { res, count, pixels, name: 'random', dir: '', fingerprint: 'random' };
+  return { ...imagesInMemory(res, pixels), name: 'random', dir: '', fingerprint: 'random' };
 }
 
 /** The real model and the real training step, timed after two warm-up iterations. */

@@ -12,6 +12,15 @@ function int(name: string) {
   };
 }
 
+/** "a..b", e.g. 0..7. */
+function range(name: string) {
+  return (value: string): [number, number] => {
+    const m = /^(\d+)\.\.(\d+)$/.exec(value.trim());
+    if (!m) throw new InvalidArgumentError(`${name} must be a range such as 0..7`);
+    return [Number(m[1]), Number(m[2])];
+  };
+}
+
 function num(name: string) {
   return (value: string): number => {
     const n = Number(value);
@@ -124,28 +133,32 @@ function program(): Command {
 
   const fromRun = (c: Command) => c
     .option('--run <name>', 'the run to sample (default: the most recently updated)')
-    .option('--checkpoint <step>', 'which checkpoint of the run (default: its latest)', int('--checkpoint'))
-    .option('--size <px>', 'pixels per face, enlarged with a smooth filter (default: the model\'s resolution)', int('--size'))
+    .option('--checkpoint <step>', 'which checkpoint of the run: a step, or best (default: its latest)',
+      (v: string) => (v === 'best' ? v : int('--checkpoint')(v)))
     .option('--no-ema', 'use the generator itself, not its moving average (to compare the two)');
+  const sized = (c: Command) => c
+    .option('--size <px>', 'pixels per face, enlarged with a smooth filter (default: the model\'s resolution)', int('--size'));
 
-  fromRun(withBackend(cmd.command('sample')))
+  sized(fromRun(withBackend(cmd.command('sample'))))
     .description('turn a seed into a face: the same seed gives the same face every time')
     .requiredOption('--out <file>', 'output image: .png, .jpg or .webp')
     .option('--seed <n>', 'which face', int('--seed'), 0)
     .option('--n <count>', 'a grid of this many faces, of seeds seed, seed+1, ...', int('--n'), 1)
-    .action(async (o: { out: string; seed: number; n: number; run?: string; checkpoint?: number; size?: number; ema: boolean }) => {
+    .option('--trunc <psi>', 'truncation: each latent scaled by psi toward the mean, from 0 (the average face) to 1 (none)', num('--trunc'))
+    .action(async (o: { out: string; seed: number; n: number; trunc?: number; run?: string; checkpoint?: number | 'best'; size?: number; ema: boolean }) => {
       const { sampleToFile } = await import('./sample.js');
       const w = await sampleToFile(o);
-      say(`wrote ${w.file}: ${w.seeds.length === 1 ? `seed ${w.seeds[0]}` : `seeds ${w.seeds[0]}..${w.seeds.at(-1)}`}, run ${w.run} at step ${w.step}`);
+      say(`wrote ${w.file}: ${w.seeds.length === 1 ? `seed ${w.seeds[0]}` : `seeds ${w.seeds[0]}..${w.seeds.at(-1)}`}, run ${w.run} at step ${w.step}` +
+        (o.trunc === undefined ? '' : `, truncation ${o.trunc}`));
     });
 
-  fromRun(withBackend(cmd.command('interpolate')))
+  sized(fromRun(withBackend(cmd.command('interpolate'))))
     .description('a smooth walk from one seed\'s face to another\'s (spherical interpolation of the latents)')
     .requiredOption('--from <seed>', 'first face', int('--from'))
     .requiredOption('--to <seed>', 'last face', int('--to'))
     .requiredOption('--out <file>', 'walk.gif or walk.webp (animated), or walk.png (a strip)')
     .option('--steps <n>', 'frames, both ends included', int('--steps'), 16)
-    .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number; size?: number; ema: boolean }) => {
+    .action(async (o: { from: number; to: number; out: string; steps: number; run?: string; checkpoint?: number | 'best'; size?: number; ema: boolean }) => {
       const { interpolateToFile } = await import('./sample.js');
       const w = await interpolateToFile(o);
       say(`wrote ${w.file}: ${o.steps} frames from seed ${o.from} to seed ${o.to}, run ${w.run} at step ${w.step}`);
@@ -156,13 +169,58 @@ function program(): Command {
     .option('--real <dir>', 'real faces: a cache or an image folder (default: the data the run trained on)')
     .option('--n <count>', 'generated faces (and real faces per half)', int('--n'), 1000)
     .option('--json', 'one JSON object on stdout')
-    .action(async (o: { run?: string; checkpoint?: number; real?: string; n: number; ema: boolean; json?: boolean }) => {
+    .action(async (o: { run?: string; checkpoint?: number | 'best'; real?: string; n: number; ema: boolean; json?: boolean }) => {
       const { evaluateRun } = await import('./eval.js');
       const r = await evaluateRun(o);
       if (o.json) return void terminal.out(JSON.stringify(r) + '\n');
       terminal.out(`run ${r.run} at step ${r.step}${r.ema ? ' (moving average of G)' : ''}, ${r.n} faces against ${r.real}\n` +
         `face share        ${r.face_share.toFixed(3)}  (faces found by the detector)\n` +
         `Fréchet distance  ${r.frechet.toFixed(4)}  (real vs real: ${r.frechet_floor.toFixed(4)}; lower is better)\n`);
+    });
+
+  fromRun(withBackend(cmd.command('export')))
+    .description('the generator as a web page that makes faces (--web), and/or as an ONNX model (--onnx)')
+    .option('--web <dir>', 'write the page into this folder; show it with gan serve DIR, or any static web server')
+    .option('--onnx <file>', 'write an ONNX model: z [n, latent] float32 -> images [n, res, res, 3] (NHWC) in [-1, 1]')
+    .action(async (o: { web?: string; onnx?: string; run?: string; checkpoint?: number | 'best'; ema: boolean }) => {
+      const { exportRun } = await import('./export/index.js');
+      const a = await exportRun(o);
+      const from = `run ${a.run} at step ${a.step}${a.ema ? ' (moving average of G)' : ''}`;
+      if (o.web) say(`wrote ${o.web}: a page that makes faces of ${from}; show it with: npx gan serve ${o.web}`);
+      if (o.onnx) say(`wrote ${o.onnx}: ${from} as ONNX, z [n, ${a.latent}] -> images [n, ${a.res}, ${a.res}, 3] in [-1, 1]`);
+    });
+
+  cmd.command('serve')
+    .description('show a page from gan export --web on a local web server, until Ctrl-C')
+    .argument('<dir>', 'the folder gan export --web wrote')
+    .option('--port <n>', 'port (0: any free one)', int('--port'), 8080)
+    .option('--host <address>', 'address to listen on (0.0.0.0: every network this machine is on)', '127.0.0.1')
+    .action(async (dir: string, o: { port: number; host: string }) => {
+      const { serve } = await import('./export/serve.js');
+      const { server, url } = await serve(dir, o.port, o.host);
+      say(`serving ${dir} at ${url} (Ctrl-C stops)`);
+      await new Promise<void>((stopped) => {
+        const stop = () => {
+          server.close(() => stopped());
+          server.closeAllConnections();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+
+  cmd.command('timelapse')
+    .description('a run\'s preview grids in step order as an animation: watch its faces form')
+    .option('--run <name>', 'the run (default: the most recently updated)')
+    .requiredOption('--out <file>', 'progress.gif or progress.webp')
+    .option('--seeds <a..b>', 'only these faces of the previews (their seeds are 0 to 63), e.g. 0..7', range('--seeds'))
+    .option('--size <px>', 'pixels per face (default: as in the previews, at most 64)', int('--size'))
+    .option('--frames <n>', 'at most this many previews, evenly spaced from the first to the last', int('--frames'), 60)
+    .option('--delay <ms>', 'time per frame', int('--delay'), 250)
+    .action(async (o: { run?: string; out: string; seeds?: [number, number]; size?: number; frames: number; delay: number }) => {
+      const { timelapse } = await import('./timelapse.js');
+      const t = await timelapse(o);
+      say(`wrote ${t.file}: ${t.steps.length} previews of run ${t.run}, steps ${t.steps[0]} to ${t.steps.at(-1)}`);
     });
 
   cmd.command('runs')

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic.js';
 import { drawAugment } from './augment.js';
-import { listCheckpoints, readState, removeLeftovers, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { listCheckpoints, readBest, readState, removeLeftovers, saveCheckpoint, scanCheckpoints, setAside, writeBest, type Checkpoint } from './checkpoint.js';
+import { CollapseWatch, diversity } from './collapse.js';
 import { checkConfig, checkRes, loadConfig, type TrainConfig } from './config.js';
 import type { CropMode } from './data/cache.js';
 import { BatchOrder, openDataset, toFloatBatch, type Dataset } from './data/dataset.js';
@@ -14,13 +15,15 @@ import { GanError } from './errors.js';
 import { scoreGenerator } from './eval.js';
 import { createGan, gradientSize, restoreGan, sampler, updateEma, type Gan } from './gan.js';
 import { encodeImage, grid } from './images.js';
+import { acquireLock, LOCK_FILE, type Lock } from './lock.js';
 import { fileLogger, say, type Logger } from './log.js';
-import { checkThreads, defaultThreads, startThreads, trainOn, type StepInputs, type StepStats } from './parallel.js';
+import { checkThreads, defaultThreads, startThreads, trainOn, type StepInputs, type StepStats, type Threads } from './parallel.js';
 import { plotLosses } from './plot.js';
 import { progress } from './progress.js';
 import { Rng } from './rng.js';
-import { openEvents } from './tensorboard.js';
+import { RUN_NAME } from './runs.js';
 import { PREVIEW_SEEDS, sampleSeeds } from './sample.js';
+import { openEvents } from './tensorboard.js';
 
 export interface TrainOptions {
   data?: string; // cache or image folder; built-in faces when absent
@@ -49,20 +52,35 @@ export interface TrainResult {
   gan: Gan; // the caller disposes it
 }
 
+/** The data, the run folder (new or resumed, locked while this process trains in it), then the training. */
 export async function train(o: TrainOptions): Promise<TrainResult> {
   checkRes(o.res);
   const ds = await openDataset(o.data, o.res, { crop: o.crop ?? 'center', quiet: o.quiet, signal: o.signal });
-  const run = openRun(o, ds);
+  try {
+    const run = openRun(o, ds);
+    try {
+      return await trainRun(run, ds, o);
+    } finally {
+      run.lock.release();
+    }
+  } finally {
+    ds.close();
+  }
+}
+
+/** Steps until the run is done, stopped or paused, with its previews, evaluations and checkpoints. */
+async function trainRun(run: Run, ds: Dataset, o: TrainOptions): Promise<TrainResult> {
   const { c, order, totalSteps } = run;
   const gan = run.latest ? await restoreGan(c, run.latest.dir) : createGan(c);
-  const out = outputs(run, gan, ds, o);
-  if (!run.latest) await out.preview(0); // what the untrained generator makes: step 0
-  const threads = await startThreads(run.threads, { backend: tf.getBackend(), config: c, checkpoint: run.latest?.dir }, gradientSize(gan));
-  if (threads) run.tell(`training on ${threads.count} threads, ${Math.floor(c.batch / threads.count)}-${Math.ceil(c.batch / threads.count)} images of each batch per thread`);
   const stopAt = Math.min(totalSteps, o.maxSteps === undefined ? Infinity : run.step + o.maxSteps);
-  let step = run.step;
-  let stopped = false;
+  let [step, stopped] = [run.step, false];
+  let out: Outputs | undefined;
+  let threads: Threads | undefined;
   try {
+    out = outputs(run, gan, ds, o);
+    if (!run.latest) await out.preview(0); // what the untrained generator makes: step 0
+    threads = await startThreads(run.threads, { backend: tf.getBackend(), config: c, checkpoint: run.latest?.dir }, gradientSize(gan));
+    if (threads) run.tell(`training on ${threads.count} threads, ${Math.floor(c.batch / threads.count)}-${Math.ceil(c.batch / threads.count)} images of each batch per thread`);
     while (step < stopAt && !(stopped = o.signal?.aborted === true)) {
       const t0 = performance.now();
       const inputs = stepInputs(ds, order, c, step);
@@ -80,8 +98,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (step % c.previewEvery !== 0) await out.preview(step);
       await out.checkpoint(step);
     }
+  } catch (e) {
+    throw diskFull(e, run, step) ?? e;
   } finally {
-    out.close();
+    out?.close();
     await threads?.close();
   }
   run.tell(stopped
@@ -116,16 +136,41 @@ interface Run {
   latest?: Checkpoint; // the checkpoint it resumes from
   log: Logger;
   tell(line: string): void; // to the log and the terminal
+  lock: Lock; // on the run folder, released when training ends
+}
+
+/** A default run name from the data's folder name ("My Photos" -> "My-Photos"). */
+export function runNameFrom(data: string, res: number): string {
+  return `${data.replace(/[^\w.-]+/g, '-').replace(/^[.-]+/, '').slice(0, 90) || 'data'}-${res}`;
 }
 
 /** The run folder, made or resumed: its config (checked before anything is written) and its log. */
 function openRun(o: TrainOptions, ds: Dataset): Run {
-  const name = o.run ?? `${ds.name}-${o.res}`;
-  if (!/^[\w.-]+$/.test(name)) throw new GanError(`\`run\` must be letters, digits, '.', '_' or '-' (got "${name}")`);
+  const name = o.run ?? runNameFrom(ds.name, o.res);
+  if (!RUN_NAME.test(name)) throw new GanError(`\`run\` must be a plain name of letters, digits, '_', '.' and '-', not starting with '.' or '-' (got "${name}")`);
   const dir = path.join(o.checkpointsDir ?? 'checkpoints', name);
-  if (o.fresh) fs.rmSync(dir, { recursive: true, force: true });
+  const lock = acquireLock(dir, 'gan train'); // one process trains in a run folder at a time
+  try {
+    return openLocked(o, ds, name, dir, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+function openLocked(o: TrainOptions, ds: Dataset, name: string, dir: string, lock: Lock): Run {
+  if (o.fresh) for (const f of fs.readdirSync(dir)) if (f !== LOCK_FILE) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
   removeLeftovers(dir);
-  const latest = listCheckpoints(dir).at(-1);
+  const { whole, damaged } = scanCheckpoints(dir);
+  const latest = whole.at(-1);
+  if (!latest && damaged.length) {
+    const d = damaged.at(-1)!;
+    throw new GanError(`run ${name} has no whole checkpoint: ${path.basename(d.dir)} is unreadable (${d.why}); use \`fresh\` to start it over, or another \`run\``);
+  }
+  const notes: string[] = [];
+  for (const d of damaged.filter((d) => d.step > latest!.step)) { // newer than the newest whole one: its step will be trained again
+    notes.push(`checkpoint ${path.basename(d.dir)} is damaged (${d.why}): moved aside to ${path.basename(setAside(d))}; resuming from ${path.basename(latest!.dir)}, the newest whole one`);
+  }
   const state = latest && readState(latest.dir);
   const c = state ? resumeConfig(state.config, state.fingerprint, state.data, ds, o, name) : loadConfig(o.res, o.overrides);
   const threads = o.threads ?? defaultThreads(tf.getBackend(), c.batch);
@@ -134,21 +179,22 @@ function openRun(o: TrainOptions, ds: Dataset): Run {
   const totalSteps = c.epochs * order.stepsPerEpoch;
 
   fs.mkdirSync(path.join(dir, 'previews'), { recursive: true });
-  writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...c, data: ds.name, fingerprint: ds.fingerprint }, null, 1));
   const log = fileLogger(path.join(dir, 'train.log'));
   const tell = (line: string) => {
     log.info({ event: 'status' }, line);
     if (!o.quiet) say(line);
   };
   const step = state?.step ?? 0;
+  notes.forEach(tell);
   tell(latest
     ? `resuming ${name} at step ${step} of ${totalSteps} (epoch ${order.epochOf(step) + 1} of ${c.epochs})`
     : `training ${name}: ${ds.count} images at ${c.res}px, batch ${c.batch}, ${totalSteps} steps (${c.epochs} epochs), run folder ${dir}`);
-  return { name, dir, c, order, totalSteps, threads, step, latest, log, tell };
+  return { name, dir, c, order, totalSteps, threads, step, latest, log, tell, lock };
 }
 
-// Config keys a resumed run may change; the others shape the model, the loss, the data order or the optimizer.
-const SCHEDULE_KEYS: (keyof TrainConfig)[] = ['epochs', 'previewEvery', 'checkpointEvery', 'keepCheckpoints', 'evalEvery'];
+// Config keys a resumed run may change (the learning rates too: the way on after a loss that became NaN); the
+// others shape the model, the loss, the data order or the optimizer's state.
+const SCHEDULE_KEYS: (keyof TrainConfig)[] = ['epochs', 'previewEvery', 'checkpointEvery', 'keepCheckpoints', 'evalEvery', 'lrG', 'lrD'];
 
 /** Refuses to resume on other data, resolution or model; takes the run's config plus schedule overrides. */
 function resumeConfig(saved: TrainConfig, fingerprint: string, data: string, ds: Dataset, o: TrainOptions, run: string): TrainConfig {
@@ -164,11 +210,22 @@ function resumeConfig(saved: TrainConfig, fingerprint: string, data: string, ds:
   return checkConfig(c);
 }
 
+/** A full disk (or quota) while training, as one line that says what is kept (nothing more is written: the log is on that disk). */
+function diskFull(e: unknown, run: Run, step: number): GanError | undefined {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT' && !/ENOSPC|EDQUOT|no space left|short write|disk full/i.test((e as Error).message)) return undefined;
+  const kept = listCheckpoints(run.dir).at(-1);
+  return new GanError(`the disk is full (${(e as Error).message.split('\n')[0]}): training stopped at step ${step}; ` +
+    (kept ? `the last whole checkpoint (step ${kept.step}) is kept, and the same command goes on from it once there is room` : 'no checkpoint was written yet'), 3);
+}
+
 function lossFailed(run: Run, step: number, [dLoss, gLoss]: StepStats): GanError {
   run.log.error({ event: 'nan', step, dLoss, gLoss });
   const kept = listCheckpoints(run.dir).at(-1);
+  const lower = `\`lrG\` ${run.c.lrG / 2}`;
   return new GanError(`the loss became ${Number.isNaN(dLoss + gLoss) ? 'NaN' : 'infinite'} at step ${step + 1}: training stopped; ` +
-    (kept ? `the last good checkpoint (step ${kept.step}) is kept` : 'no checkpoint was written yet') + '. Try a lower `lrG` and `lrD`.', 3);
+    (kept ? `the last good checkpoint (step ${kept.step}) is kept: run the same command with a lower learning rate (${lower}) to go on from it, ` +
+      'or start over with `fresh`' : `no checkpoint was written yet: start over with a lower learning rate (${lower})`), 3);
 }
 
 const CSV_HEADER = 'step,epoch,d_loss,g_loss,d_real,d_fake,img_per_s';
@@ -183,18 +240,24 @@ function trimCsv(file: string, header: string, step: number): void {
   writeFileAtomic(file, [header, ...rows].join('\n') + '\n');
 }
 
-/** What a run writes as it trains: the log and losses.csv each step, previews, evaluations and checkpoints. */
+type Outputs = ReturnType<typeof outputs>;
+
+/** What a run writes as it trains: its config, the log and losses.csv each step, previews, evaluations and checkpoints. */
 function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
   const { c, dir, order } = run;
+  writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...c, data: ds.name, fingerprint: ds.fingerprint }, null, 1));
   const csv = path.join(dir, 'losses.csv');
   const evalCsv = path.join(dir, 'evals.csv');
   trimCsv(csv, CSV_HEADER, run.step);
   if (c.evalEvery) trimCsv(evalCsv, EVAL_HEADER, run.step);
   const events = openEvents(dir, { resumedAt: run.latest && run.step });
   const bar = o.quiet ? undefined : progress('train', run.totalSteps, { tty: o.tty });
+  const watch = new CollapseWatch();
+  const warn = (line?: string) => line && run.tell(line);
+  let best = readBest(dir);
   let imgPerS = 0;
   let losses: { d: number; g: number } | undefined;
-  return {
+  const out = {
     record(step: number, [dLoss, gLoss, dReal, dFake]: StepStats, seconds: number) {
       imgPerS = imgPerS ? 0.9 * imgPerS + (0.1 * c.batch) / seconds : c.batch / seconds;
       losses = { d: dLoss, g: gLoss };
@@ -204,19 +267,28 @@ function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
       events.scalars(step, { 'loss/D': dLoss, 'loss/G': gLoss, 'D/real D(x)': dReal, 'D/fake D(G(z))': dFake, 'speed/img_per_s': imgPerS });
       bar?.update(step, { epoch: `${epoch}/${c.epochs}`, D: dLoss.toFixed(3), G: gLoss.toFixed(3), 'D(x)': dReal.toFixed(2),
         'D(G(z))': dFake.toFixed(2), 'img/s': imgPerS.toFixed(1) });
+      warn(watch.step(step, dFake));
     },
     async preview(step: number) {
       const pixels = await sampleSeeds(sampler(gan), PREVIEW_SEEDS);
       const img = grid(pixels, PREVIEW_SEEDS.length, c.res, 8);
       const png = await encodeImage(img, '.png', Math.max(1, Math.floor(128 / c.res))); // small faces enlarged for viewing
-      for (const name of [`step-${String(step).padStart(8, '0')}.png`, 'latest.png']) writeFileAtomic(path.join(dir, 'previews', name), png);
+      for (const name of [previewName(step), 'latest.png']) writeFileAtomic(path.join(dir, 'previews', name), png);
+      prunePreviews(path.join(dir, 'previews'), c.previewEvery);
+      const alike = diversity(pixels, PREVIEW_SEEDS.length);
       events.image(step, 'previews', png);
+      events.scalars(step, { 'samples/diversity': alike });
+      warn(watch.preview(step, alike));
     },
     async evaluate(step: number) {
       const q = await scoreGenerator(sampler(gan), ds, EVAL_EVERY_N);
       run.log.info({ event: 'eval', step, ...q });
       fs.appendFileSync(evalCsv, `${step},${q.face_share},${q.frechet},${q.frechet_floor}\n`);
       events.scalars(step, { 'eval/face_share': q.face_share, 'eval/frechet': q.frechet, 'eval/frechet_floor': q.frechet_floor });
+      if (best && best.frechet <= q.frechet) return;
+      best = { step, frechet: q.frechet };
+      await out.checkpoint(step); // kept as `best` besides the newest ones
+      writeBest(dir, best);
     },
     async checkpoint(step: number) {
       const saved = await saveCheckpoint(dir, {
@@ -225,7 +297,7 @@ function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
         ema: gan.ema && sampler(gan), // with its standing statistics: the saved model samples right on its own
         optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
       }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, dataDir: ds.dir, fingerprint: ds.fingerprint,
-        time: new Date().toISOString(), losses }, c.keepCheckpoints);
+        time: new Date().toISOString(), losses }, c.keepCheckpoints, best?.step);
       await plotLosses(csv, path.join(dir, 'losses.png'), c.evalEvery ? evalCsv : undefined);
       run.log.info({ event: 'checkpoint', step, dir: saved });
     },
@@ -234,4 +306,16 @@ function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
       events.close();
     },
   };
+  return out;
+}
+
+const previewName = (step: number) => `step-${String(step).padStart(8, '0')}.png`;
+const PREVIEWS_KEPT = 10; // the newest, and every tenth preview interval since the start
+
+/** Keeps the newest previews and one in ten of the rest (a long run would write thousands of grids). */
+function prunePreviews(folder: string, every: number): void {
+  const steps = fs.readdirSync(folder).map((f) => /^step-(\d+)\.png$/.exec(f)).filter((m) => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
+  for (const step of steps.slice(0, -PREVIEWS_KEPT)) {
+    if (step % (every * PREVIEWS_KEPT) !== 0) fs.rmSync(path.join(folder, previewName(step)), { force: true });
+  }
 }

@@ -70,6 +70,21 @@ test('gan train --loss hinge --spectral-norm trains, and the checkpoint records 
   assert.match(messages(other).at(-1)!, /run hinge has --loss hinge, not bce: use --fresh/);
 });
 
+test('two gan train on one run: the second exits 2 naming the first; a killed one\'s lock is taken over', async () => {
+  const work = tempDir();
+  const args = ['train', ...TINY, '--batch', '4', '--run', 'busy', '--epochs', '100', '--threads', '1'];
+  const first = spawn(process.execPath, [BIN, ...args], { cwd: work, stdio: 'ignore' });
+  const csv = path.join(work, 'checkpoints', 'busy', 'losses.csv');
+  await waitFor(() => fs.existsSync(csv) && fs.readFileSync(csv, 'utf8').split('\n').length > 2, 'the first run to train');
+  const second = await ganHere(args, work);
+  assert.equal(second.status, 2, second.stderr);
+  assert.match(messages(second).at(-1)!, new RegExp(`checkpoints/busy is in use by process ${first.pid} \\(gan train, since .*\\): wait for it or stop it`));
+  first.kill('SIGKILL');
+  await exitOf(first);
+  const after = await ganHere([...args.slice(0, -4), '--epochs', '1', '--threads', '1', '--checkpoint-every', '1000'], work);
+  assert.equal(after.status, 0, after.stderr);
+});
+
 test('SIGTERM stops after the current step with a checkpoint that loads', async () => {
   const work = tempDir();
   const child = spawn(process.execPath, [BIN, 'train', ...TINY, '--batch', '4', '--run', 'sig', '--epochs', '100',

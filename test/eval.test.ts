@@ -75,6 +75,11 @@ test('gan eval on a tiny run prints the face share and the Fréchet distance as 
   assert.ok(share >= 0 && share <= 1 && distance > floor && floor >= 0, rows[1]);
   const logged = fs.readFileSync(path.join(r.runDir, 'train.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.event === 'eval');
   assert.deepEqual(logged.map((l) => [l.step, l.frechet]), [[2, distance]]);
+  // the best checkpoint by Fréchet distance is kept and sampled by name
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(r.runDir, 'best.json'), 'utf8')), { step: 2, frechet: distance });
+  const best = await ganHere(['sample', '--run', 'tiny', '--checkpoint', 'best', '--out', 'best.png'], work);
+  assert.equal(best.status, 0, best.stderr);
+  assert.match(best.stderr, /run tiny at step 2/);
   const out = gan(['eval', '--run', 'tiny', '--real', photos, '--n', '64', '--json'], work);
   assert.equal(out.status, 0, out.stderr);
   const scores = JSON.parse(out.stdout);

@@ -21,20 +21,29 @@ export function gan(args: string[], cwd: string, timeoutMs = 120_000): CliResult
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs `gan ...args` in this process, in `cwd`, catching what it prints. */
-export async function ganHere(args: string[], cwd: string): Promise<CliResult> {
-  const [before, { err, out }] = [process.cwd(), terminal];
-  const r = { status: null as number | null, stdout: '', stderr: '' };
-  terminal.err = (s) => void (r.stderr += s);
-  terminal.out = (s) => void (r.stdout += s);
-  process.chdir(cwd);
+/** Runs `body`, catching what it says on the terminal. */
+export async function hearing<T>(body: () => Promise<T>): Promise<{ result: T; stdout: string; stderr: string }> {
+  const { err, out } = terminal;
+  const heard = { stdout: '', stderr: '' };
+  terminal.err = (s) => void (heard.stderr += s);
+  terminal.out = (s) => void (heard.stdout += s);
   try {
-    r.status = await main(['node', 'gan', ...args]);
+    return { result: await body(), ...heard };
   } finally {
     Object.assign(terminal, { err, out });
+  }
+}
+
+/** Runs `gan ...args` in this process, in `cwd`, catching what it prints. */
+export async function ganHere(args: string[], cwd: string): Promise<CliResult> {
+  const before = process.cwd();
+  process.chdir(cwd);
+  try {
+    const r = await hearing(() => main(['node', 'gan', ...args]));
+    return { status: r.result, stdout: r.stdout, stderr: r.stderr };
+  } finally {
     process.chdir(before);
   }
-  return r;
 }
 
 /** The stderr lines that are not the backend line. */

@@ -3,11 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { loadCache } from '../src/data/cache.js';
 import type { GanError } from '../src/errors.js';
 import { cropBox } from '../src/data/decode.js';
 import { preprocess } from '../src/data/preprocess.js';
-import { BLUE, RED, tempDir, writeFixtures } from './fixtures.js';
+import { BLUE, loadCache, RED, tempDir, writeFixtures } from './fixtures.js';
 import { gan, ganHere, messages } from './helpers.js';
 
 const RES = 16;

@@ -91,6 +91,29 @@ test('an interpolation of k steps has k frames whose ends are the two seeds\' fa
   }
 });
 
+test('--trunc: psi 1 is the face without it, byte for byte; psi 0 the one average face of every seed; psi 0.5 between', async () => {
+  const file = (name: string) => path.join(work, `trunc-${name}.png`);
+  const run = async (name: string, ...args: string[]) => {
+    const r = await ganHere(['sample', '--run', 'tiny', '--out', file(name), ...args], work);
+    assert.equal(r.status, 0, r.stderr);
+    return (await raw(file(name))).data;
+  };
+  const plain = await run('plain', '--seed', '42');
+  await run('one', '--seed', '42', '--trunc', '1');
+  assert.ok(fs.readFileSync(file('one')).equals(fs.readFileSync(file('plain'))));
+  const half = await run('half', '--seed', '42', '--trunc', '0.5');
+  const zero = await run('zero', '--seed', '42', '--trunc', '0');
+  assert.deepEqual(await run('zero43', '--seed', '43', '--trunc', '0'), zero);
+  assert.notDeepEqual(half, plain);
+  assert.notDeepEqual(half, zero);
+  assert.match((await sharp(file('half')).metadata()).xmp!.toString(), /seeds 42, truncation 0.5/);
+  for (const [psi, why] of [['1.5', /--trunc must be from 0 \(the average face\) to 1/], ['-0.1', /--trunc must be from 0/], ['x', /--trunc must be a number/]] as const) {
+    const r = await ganHere(['sample', '--run', 'tiny', '--trunc', psi, '--out', file('bad')], work);
+    assert.equal(r.status, 2);
+    assert.match(messages(r).join('\n'), why);
+  }
+});
+
 test('gan runs lists the runs, also as JSON', async () => {
   const r = await ganHere(['runs', '--json'], work);
   assert.equal(r.status, 0);

@@ -8,6 +8,7 @@ import { listCheckpoints, loadCheckpoint } from '../src/checkpoint.js';
 import { loadConfig, type TrainConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { renderFace, renderFaces } from '../src/data/faces.js';
+import { imagesInMemory } from '../src/data/source.js';
 import { GanError } from '../src/errors.js';
 import { createGan, disposeGan, type Gan } from '../src/gan.js';
 import { trainOn } from '../src/parallel.js';
@@ -27,7 +28,7 @@ const values = (vars: tf.Variable[]) => vars.map((v) => Array.from(v.dataSync())
 function solidDataset(rgb: [number, number, number], count = 16, res = 16): Dataset {
   const pixels = new Uint8Array(count * res * res * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = rgb[i % 3];
-  return { res, count, pixels, name: 'solid', dir: '', fingerprint: 'solid' };
+  return { ...imagesInMemory(res, pixels), name: 'solid', dir: '', fingerprint: 'solid' };
 }
 
 /** Runs `steps` training steps of `gan` on `ds`, in this thread. */
@@ -217,7 +218,8 @@ test('a NaN loss stops the run with a clear message and keeps the last good chec
   const ckDir = listCheckpoints(r.runDir).at(-1)!.dir;
   // Poison D's weights in the checkpoint: the next step's loss is NaN.
   const bin = path.join(ckDir, 'discriminator', 'weights.bin');
-  const w = new Float32Array(fs.readFileSync(bin).buffer.slice(0));
+  const bytes = fs.readFileSync(bin);
+  const w = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)); // the file's bytes only
   w.fill(NaN, 0, 16);
   fs.writeFileSync(bin, Buffer.from(w.buffer));
   await assert.rejects(train({ res: 16, run: 'nan', maxSteps: 3, threads: 1, overrides: { ...TINY, epochs: 1, checkpointEvery: 1 }, quiet: true }),

@@ -60,29 +60,59 @@ export async function trainOn(gan: Gan, inputs: StepInputs, across?: SumAcross):
 
 /**
  * Memory all threads see: a slot of floats per thread and one for the sums (for the gradients), two sets of
- * small slots used in turn (for per-channel sums and the step's figures), and a barrier's counters.
+ * small slots used in turn (for per-channel sums and the step's figures), the first failure's error, and a
+ * barrier's counters.
  */
 export interface Shared {
   data: SharedArrayBuffer; // threads + 1 slots of `slot` floats
   small: SharedArrayBuffer; // 2 sets of `threads` slots of SMALL floats
-  control: SharedArrayBuffer; // Int32: [arrived, generation, failed]
+  error: SharedArrayBuffer; // Int32 [bytes, exit code (0: not a GanError)], then the message and the stack in UTF-8
+  control: SharedArrayBuffer; // Int32: [arrived, generation, failed, claimed]
   threads: number;
   slot: number; // floats per thread
 }
 
-const [ARRIVED, GENERATION, FAILED] = [0, 1, 2];
+const [ARRIVED, GENERATION, FAILED, CLAIMED] = [0, 1, 2, 3];
 const SMALL = 4096; // floats: BatchNorm's two sums a channel for up to 2048 channels
+const MESSAGE = 8192; // bytes of an error's message and stack (a longer stack is cut)
 
 export function sharedMemory(threads: number, slot: number): Shared {
   return { data: new SharedArrayBuffer((threads + 1) * slot * 4), small: new SharedArrayBuffer(2 * threads * SMALL * 4),
-    control: new SharedArrayBuffer(12), threads, slot };
+    error: new SharedArrayBuffer(8 + MESSAGE), control: new SharedArrayBuffer(16), threads, slot };
 }
 
-/** Marks the training as failed, which wakes every thread waiting at the barrier with an error. */
-export function fail(s: Shared): void {
+/** What a thread gets at a barrier when the training stopped without an error of its own (the main thread closed it). */
+export class TrainingStopped extends Error {
+  constructor() {
+    super('the training threads were stopped');
+  }
+}
+
+/**
+ * Marks the training as failed, which wakes every thread waiting at the barrier with `error`: the first
+ * failure's, written before the flag is raised (a thread blocked at a barrier cannot get it any other way).
+ * No error: the training was stopped.
+ */
+export function fail(s: Shared, error?: unknown): void {
   const ctl = new Int32Array(s.control);
+  if (Atomics.compareExchange(ctl, CLAIMED, 0, 1) === 0 && error !== undefined) {
+    const head = new Int32Array(s.error, 0, 2);
+    const text = error instanceof Error ? `${error.message}\0${error.stack ?? ''}` : String(error);
+    const bytes = new TextEncoder().encodeInto(text, new Uint8Array(s.error, 8)).written;
+    [head[0], head[1]] = [bytes, error instanceof GanError ? error.exitCode : 0];
+  }
   Atomics.store(ctl, FAILED, 1);
   Atomics.notify(ctl, GENERATION);
+}
+
+/** The error of the training's first failure, as the thread that failed threw it (a GanError stays one, the stack is its). */
+export function failure(s: Shared): Error {
+  const [bytes, exitCode] = new Int32Array(s.error, 0, 2);
+  if (!bytes) return new TrainingStopped();
+  const [message, stack] = new TextDecoder().decode(new Uint8Array(s.error, 8, bytes).slice()).split('\0');
+  const e = exitCode ? new GanError(message, exitCode) : new Error(message);
+  if (stack) e.stack = stack;
+  return e;
 }
 
 function barrier(s: Shared, timeoutMs = 10 * 60_000): void {
@@ -96,7 +126,7 @@ function barrier(s: Shared, timeoutMs = 10 * 60_000): void {
   }
   const deadline = Date.now() + timeoutMs;
   while (Atomics.load(ctl, GENERATION) === generation) {
-    if (Atomics.load(ctl, FAILED)) throw new Error('another training thread failed');
+    if (Atomics.load(ctl, FAILED)) throw failure(s);
     if (Date.now() > deadline) throw new Error('training threads stopped answering');
     Atomics.wait(ctl, GENERATION, generation, 1000);
   }
@@ -187,31 +217,36 @@ export function checkThreads(threads: number, batch: number, backend: string): v
   if (threads > batch) throw new GanError(`\`threads\` ${threads} is more than the \`batch\` of ${batch} images: each thread needs one`);
 }
 
-/** Starts threads-1 worker replicas (none for 1 thread) and waits until each has built its GAN. */
+/**
+ * Starts threads-1 worker replicas (none for 1 thread) and waits until each has built its GAN. A worker that
+ * fails, at start or in a step, records its error for the other threads and ends (src/worker.ts); at start
+ * its error is thrown here, in a step by the main thread's next sum, and all workers are ended either way.
+ */
 export async function startThreads(threads: number, init: Omit<WorkerInit, 'rank' | 'shared'>, slot: number): Promise<Threads | undefined> {
   checkThreads(threads, init.config.batch, init.backend);
   if (threads === 1) return undefined;
   const shared = sharedMemory(threads, slot);
   const workers = Array.from({ length: threads - 1 }, (_, i) =>
     new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...init, rank: i + 1, shared } satisfies WorkerInit }));
-  let failure: Error | undefined;
-  await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-    w.once('message', () => resolve());
-    w.on('error', (e) => {
-      failure = e;
-      fail(shared);
-      reject(e);
-    });
-  })));
-  const sum = summer(shared, 0);
-  const across = ((values: Float32Array) => {
-    if (failure) throw failure;
-    return sum(values);
-  }) as SumAcross;
-  across.tensors = (ts) => {
-    if (failure) throw failure;
-    return sum.tensors(ts);
+  // an error outside the worker's own handling (it records the rest): recorded here, for the barrier to throw
+  for (const w of workers) w.on('error', (e) => fail(shared, e));
+  const close = async () => {
+    fail(shared); // wakes any worker still waiting
+    await Promise.all(workers.map((w) => w.terminate()));
   };
+  try {
+    await Promise.all(workers.map((w, i) => new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('exit', (code) => {
+        const e = failure(shared);
+        reject(e instanceof TrainingStopped ? new Error(`training thread ${i + 1} ended before it was ready (exit code ${code})`) : e);
+      });
+    })));
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  const across = summer(shared, 0);
   return {
     count: threads,
     across,
@@ -223,9 +258,6 @@ export async function startThreads(threads: number, init: Omit<WorkerInit, 'rank
       });
       return sliceInputs(inputs, ...sliceOf(0, threads, inputs.size));
     },
-    async close() {
-      fail(shared); // wakes any worker still waiting
-      await Promise.all(workers.map((w) => w.terminate()));
-    },
+    close,
   };
 }

@@ -202,3 +202,12 @@ export function adam(w: usize, m: usize, v: usize, g: usize, w2: usize, m2: usiz
     store<f32>(w2 + i, load<f32>(w + i) - mi * step / (sqrt<f32>(vi) + eps));
   }
 }
+
+/** The generator's moving average, for n floats: avg' = avg·d + g·(1 - d), rounded as the tfjs ops it replaces. */
+export function ema(avg: usize, g: usize, out: usize, n: i32, d: f32, c: f32): void {
+  const D = f32x4.splat(d), C = f32x4.splat(c);
+  const end = <usize>n << 2;
+  let i: usize = 0;
+  for (; i + 16 <= end; i += 16) v128.store(out + i, f32x4.add(f32x4.mul(v128.load(avg + i), D), f32x4.mul(v128.load(g + i), C)));
+  for (; i < end; i += 4) store<f32>(out + i, load<f32>(avg + i) * d + load<f32>(g + i) * c);
+}

@@ -5,6 +5,8 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from '../src/adam.js';
 import { initBackend } from '../src/backend.js';
+import { loadConfig } from '../src/config.js';
+import { createGan, disposeGan, updateEma } from '../src/gan.js';
 import { batchNorm } from '../src/layers.js';
 import { useWinograd } from '../src/kernels/conv.js';
 import type { BackendWasm } from '../src/kernels/wasm.js';
@@ -256,6 +258,19 @@ test('Adam on our wasm kernel updates bit for bit as its tfjs definition on the 
     adam.dispose();
     return out;
   }, 'Adam', 0);
+});
+
+test('the moving average of G on our wasm kernel updates bit for bit as its tfjs definition on the cpu backend', async () => {
+  await fusedOnBoth(() => {
+    const gan = createGan(loadConfig(16, { width: 4, ema: 0.9 }));
+    for (let step = 0; step < 3; step++) {
+      gan.G.trainableWeights.forEach((w, i) => w.write(tf.randomNormal(w.shape as number[], 0, 1, 'float32', 10 * step + i + 1)));
+      updateEma(gan, 0.9, step);
+    }
+    const out = gan.ema!.trainableWeights.map((w) => w.read().clone());
+    disposeGan(gan);
+    return out;
+  }, 'EMA', 0);
 });
 
 test('the gradients of Sum and Mean are the broadcast of dy', async () => {

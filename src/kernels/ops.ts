@@ -1,6 +1,7 @@
 // The kernels of src/fused.ts's ops on wasm, and LeakyReLU, on dist/ops.wasm (assembly/ops.ts): one or two
 // passes over memory each, where tfjs's ops make several with a tensor each (BatchNorm was about a tenth of
-// a step, LeakyReLU and its gradient another, Adam a few hundredths).
+// a step, LeakyReLU and its gradient another, Adam a few hundredths; the generator's moving average is
+// updated after every step while the other threads wait).
 import * as tf from '@tensorflow/tfjs';
 import { at, compile, instantiate, withScratch, type BackendWasm, type Kernel, type KernelArgs, type TensorInfo } from './wasm.js';
 
@@ -14,6 +15,7 @@ interface OpsModule {
     meanDyXhat: number, meanDy: number, scratch: number): void;
   adam(w: number, m: number, v: number, g: number, w2: number, m2: number, v2: number, n: number,
     b1: number, c1: number, b2: number, c2: number, step: number, eps: number): void;
+  ema(avg: number, g: number, out: number, n: number, d: number, c: number): void;
 }
 
 const module = (backend: BackendWasm) => instantiate<OpsModule>(backend, compile('ops'));
@@ -85,5 +87,13 @@ export const OPS: Record<string, Kernel> = {
     m.adam(place.w, place.m, place.v, place.g, ...out.map((t) => at(backend, t)) as [number, number, number], size,
       beta1, 1 - beta1, beta2, 1 - beta2, step, eps);
     return out as unknown as TensorInfo;
+  },
+  /** The moving average avg·decay + g·(1 - decay). */
+  GanEma(args) {
+    const { backend, m, place, first, size } = setup(args);
+    const { decay } = args.attrs as { decay: number };
+    const out = backend.makeOutput(first.shape, 'float32');
+    m.ema(place.avg, place.g, at(backend, out), size, decay, 1 - decay);
+    return out;
   },
 };

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
+import { fused } from './fused.js';
 import { LOSS_FUNCTIONS, type Loss } from './losses.js';
 import { ARCHITECTURES, type Architecture } from './model.js';
 import { Rng } from './rng.js';
@@ -49,7 +50,10 @@ export function createGan(c: TrainConfig, models?: { G: tf.LayersModel; D: tf.La
 export function updateEma(gan: Gan, decay: number, step: number): void {
   if (!gan.ema) return;
   const d = Math.min(decay, (1 + step) / (10 + step));
-  tf.tidy(() => gan.ema!.trainableWeights.forEach((e, i) => e.write(e.read().mul(d).add(gan.G.trainableWeights[i].read().mul(1 - d)))));
+  tf.tidy(() => gan.ema!.trainableWeights.forEach((e, i) => {
+    const [avg, g] = [e.read(), gan.G.trainableWeights[i].read()];
+    e.write(fused('GanEma', { avg, g }, { decay: d }, () => avg.mul(d).add(g.mul(1 - d))));
+  }));
   gan.emaStats = false;
 }
 

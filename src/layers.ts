@@ -84,7 +84,7 @@ export function batchNorm(layer: tf.layers.Layer, x: tf.Tensor4D, t: Training): 
 }
 
 /** Per-channel sums over the whole batch: this thread's, added to the other threads'. */
-function sumAll(local: tf.Tensor1D, t: Training): tf.Tensor1D {
+function sumAll(local: tf.Tensor, t: Training): tf.Tensor {
   return t.across ? tf.tensor1d(t.across(local.dataSync() as Float32Array)) : local;
 }
 
@@ -103,8 +103,7 @@ function normalise(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilo
     const [x, gamma, beta] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
     const mean = tf.div(sumAll(fused('GanChannelSums', { x }, {}, () => tf.sum(x, AXES)), t), count);
-    const squares = fused('GanChannelSums', { x, mean }, {}, () => tf.sum(tf.square(tf.sub(x, mean)), AXES));
-    const variance = tf.div(sumAll(squares as tf.Tensor1D, t), count);
+    const variance = tf.div(sumAll(fused('GanChannelSums', { x, mean }, {}, () => tf.sum(tf.square(tf.sub(x, mean)), AXES)), t), count);
     track(mean, variance);
     const rstd = tf.rsqrt(tf.add(variance, epsilon));
     save([x, mean, rstd, gamma]);
@@ -113,7 +112,7 @@ function normalise(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilo
       value: fused('GanNormalize', { x, mean, rstd, gamma, beta }, {}, () => tf.add(tf.mul(xhat(x, mean, rstd), gamma), beta)),
       gradFunc: (dy: tf.Tensor, [x, mean, rstd, gamma]: tf.Tensor[]) => {
         const local = fused('GanNormGradSums', { dy, x, mean, rstd }, {}, () =>
-          tf.concat([tf.sum(tf.mul(dy, xhat(x, mean, rstd)), AXES), tf.sum(dy, AXES)])) as tf.Tensor1D;
+          tf.concat([tf.sum(tf.mul(dy, xhat(x, mean, rstd)), AXES), tf.sum(dy, AXES)]));
         const [dgamma, dbeta] = tf.split(local, 2);
         const [meanDyXhat, meanDy] = tf.split(tf.div(sumAll(local, t), count), 2);
         const dx = fused('GanNormGrad', { dy, x, mean, rstd, gamma, meanDyXhat, meanDy }, {}, () =>

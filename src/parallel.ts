@@ -150,17 +150,27 @@ function valuesOf(t: tf.Tensor): Float32Array {
 /**
  * Sums across threads for thread `rank`. Small arrays: each thread writes its slot of this call's set, and
  * after one barrier every thread adds up all slots itself (the sets alternate, so no thread writes a slot
- * another may still read: it would first have to pass the next call's barrier). Tensors (the gradients): each
- * thread writes their values to its slot straight from the backend's memory, then adds up its share of the
- * elements into the sums' slot (a reduce-scatter), and after a second barrier makes its tensors from the sums.
+ * another may still read: it would first have to pass the next call's barrier). Tensors (the gradients), and
+ * arrays too long for the small slots: each thread writes its values to its slot (a tensor's straight from the
+ * backend's memory), then adds up its share of the elements into the sums' slot (a reduce-scatter), and after a
+ * second barrier reads the sums.
  */
 export function summer(s: Shared, rank: number): SumAcross {
   const slots = Array.from({ length: s.threads + 1 }, (_, i) => new Float32Array(s.data, i * s.slot * 4, s.slot));
   const [inputs, sums] = [slots.slice(0, s.threads), slots[s.threads]];
   const sets = [0, 1].map((set) => Array.from({ length: s.threads }, (_, i) => new Float32Array(s.small, (set * s.threads + i) * SMALL * 4, SMALL)));
   let turn = 0;
+  /** The sums of n values that `write` puts in this thread's slot: a view of shared memory, valid until the next call. */
+  const reduce = (n: number, write: (slot: Float32Array) => void) => {
+    if (n > s.slot) throw new Error(`${n} values to add across threads, room for ${s.slot}`);
+    write(slots[rank]);
+    barrier(s);
+    addUp(sums, inputs, ...sliceOf(rank, s.threads, n));
+    barrier(s); // every share is in; no thread writes its slot again before all have passed here
+    return sums.subarray(0, n);
+  };
   const across = ((values: Float32Array) => {
-    if (values.length > SMALL) throw new Error(`${values.length} values to add across threads, room for ${SMALL}`);
+    if (values.length > SMALL) return reduce(values.length, (slot) => slot.set(values)).slice();
     const set = sets[turn];
     turn ^= 1;
     set[rank].set(values);
@@ -170,18 +180,15 @@ export function summer(s: Shared, rank: number): SumAcross {
     return out;
   }) as SumAcross;
   across.tensors = (ts) => {
-    const n = ts.reduce((k, t) => k + t.size, 0);
-    if (n > s.slot) throw new Error(`${n} values to add across threads, room for ${s.slot}`);
+    const all = reduce(ts.reduce((n, t) => n + t.size, 0), (slot) => {
+      let offset = 0;
+      for (const t of ts) {
+        slot.set(valuesOf(t), offset);
+        offset += t.size;
+      }
+    });
     let offset = 0;
-    for (const t of ts) {
-      slots[rank].set(valuesOf(t), offset);
-      offset += t.size;
-    }
-    barrier(s);
-    addUp(sums, inputs, ...sliceOf(rank, s.threads, n));
-    barrier(s); // every share is in; no thread writes its slot again before all have passed here
-    offset = 0;
-    return ts.map((t) => tf.tensor(sums.subarray(offset, (offset += t.size)), t.shape));
+    return ts.map((t) => tf.tensor(all.subarray(offset, (offset += t.size)), t.shape));
   };
   return across;
 }

@@ -211,3 +211,58 @@ export function ema(avg: usize, g: usize, out: usize, n: i32, d: f32, c: f32): v
   for (; i + 16 <= end; i += 16) v128.store(out + i, f32x4.add(f32x4.mul(v128.load(avg + i), D), f32x4.mul(v128.load(g + i), C)));
   for (; i < end; i += 4) store<f32>(out + i, load<f32>(avg + i) * d + load<f32>(g + i) * c);
 }
+
+/** y[r][c] = x[r][c] + b[c]: a bias over the channels, rows [rows][C]. */
+export function addChannels(x: usize, b: usize, y: usize, rows: i32, C: i32): void {
+  const C4 = C & ~3;
+  for (let r = 0; r < rows; r++) {
+    const at = <usize>r * C << 2;
+    let c = 0;
+    for (; c < C4; c += 4) v128.store(y + at + (<usize>c << 2), f32x4.add(v128.load(x + at + (<usize>c << 2)), v128.load(b + (<usize>c << 2))));
+    for (; c < C; c++) store<f32>(y + at + (<usize>c << 2), load<f32>(x + at + (<usize>c << 2)) + load<f32>(b + (<usize>c << 2)));
+  }
+}
+
+/**
+ * tanh of two doubles: -expm1(-2|x|) / (2 + expm1(-2|x|)) with the sign of x, expm1 by range reduction
+ * (y = k·ln 2 + r, |r| ≤ ln 2 / 2) and its Taylor series to r¹¹ (|error| < 1e-14): float32 results as
+ * Math.tanh's rounded, but for the odd double rounding.
+ */
+// @ts-ignore: decorator
+@inline function tanh2(x: v128): v128 {
+  const y = f64x2.mul(f64x2.min(f64x2.abs(x), f64x2.splat(20)), f64x2.splat(-2)); // -40 ≤ y ≤ 0
+  const k = f64x2.nearest(f64x2.mul(y, f64x2.splat(1.4426950408889634)));
+  const r = f64x2.sub(y, f64x2.mul(k, f64x2.splat(0.6931471805599453)));
+  // expm1(r) = r·(1/1! + r·(1/2! + r·(... + r/11!))), Horner's way
+  let p = f64x2.splat(1.0 / 39916800);
+  p = f64x2.add(f64x2.splat(1.0 / 3628800), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1.0 / 362880), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1.0 / 40320), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1.0 / 5040), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1.0 / 720), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1.0 / 120), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1.0 / 24), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1.0 / 6), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(0.5), f64x2.mul(r, p));
+  p = f64x2.add(f64x2.splat(1), f64x2.mul(r, p));
+  p = f64x2.mul(r, p);
+  // 2^k from its exponent bits
+  const scale = i64x2.shl(i64x2.extend_low_i32x4_s(i32x4.add(i32x4.trunc_sat_f64x2_s_zero(k), i32x4.splat(1023))), 52);
+  const em = f64x2.add(f64x2.mul(scale, p), f64x2.sub(scale, f64x2.splat(1))); // 2^k·(1 + p) - 1, exactly p for k = 0
+  const t = f64x2.abs(f64x2.div(em, f64x2.add(em, f64x2.splat(2))));
+  return v128.or(t, v128.and(x, f64x2.splat(-0.0))); // with the sign of x
+}
+
+/** y = tanh(x) for n floats. */
+export function tanh(x: usize, y: usize, n: i32): void {
+  const end = <usize>n << 2;
+  let i: usize = 0;
+  for (; i + 16 <= end; i += 16) {
+    const v = v128.load(x + i);
+    const lo = tanh2(f64x2.promote_low_f32x4(v)), hi = tanh2(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
+    v128.store(y + i, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+  }
+  for (; i < end; i += 4) {
+    store<f32>(y + i, <f32>f64x2.extract_lane(tanh2(f64x2.splat(<f64>load<f32>(x + i))), 0));
+  }
+}

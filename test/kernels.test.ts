@@ -208,8 +208,8 @@ async function fusedOnBoth(f: () => tf.Tensor[], what: string, tolerance: number
     assert.equal(got[j].length, w.length, `${what}: result ${j}'s size`);
     let [scale, err] = [1e-6, 0];
     for (let i = 0; i < w.length; i++) {
-      scale = Math.max(scale, Math.abs(w[i]));
-      err = Math.max(err, Math.abs(w[i] - got[j][i]));
+      if (Number.isFinite(w[i])) scale = Math.max(scale, Math.abs(w[i]));
+      if (!Object.is(w[i], got[j][i])) err = Math.max(err, Math.abs(w[i] - got[j][i])); // NaN or an infinity: only itself
     }
     assert.ok(err / scale <= tolerance, `${what}: result ${j} off by ${err / scale} (relative)`);
   }
@@ -245,6 +245,17 @@ test('LeakyReLU and its gradient, and ReLU\'s, on our wasm kernels match tfjs on
       const dy = tf.randomNormal(shape, 0, 1, 'float32', 6);
       return [tf.leakyRelu(x, 0.2), ...[(t: tf.Tensor) => tf.leakyRelu(t, 0.2), tf.relu].map((f) => tf.grad((t) => tf.sum(tf.mul(f(t), dy)))(x))];
     }, `shape ${shape}`, 1e-7); // the cpu backend multiplies by alpha in double precision
+  }
+});
+
+test('Tanh on our wasm kernel matches the cpu backend bit for bit; a bias Add too, and other Adds fall back', async () => {
+  const xs = Array.from({ length: 40001 }, (_, i) => (i - 20000) / 1000).concat([0, -0, 1e-8, -1e-30, 30, -100, NaN, Infinity, -Infinity]);
+  await fusedOnBoth(() => [tf.tanh(tf.tensor1d(xs)), tf.tanh(tf.randomNormal([3, 5, 7], 0, 3, 'float32', 9))], 'tanh', 0);
+  for (const [x, b] of [[[2, 3, 5, 8], [8]], [[2, 3, 5, 8], [1, 1, 1, 8]], [[6], [6, 7, 6]], [[4, 5], [4, 1]], [[3, 6], [3, 6]], [[1, 7], [1, 7]]]) {
+    await fusedOnBoth(() => {
+      const [a, c] = [tf.randomNormal(x, 0, 1, 'float32', 11), tf.randomNormal(b, 0, 1, 'float32', 12)];
+      return [tf.add(a, c), tf.add(c, a)];
+    }, `add [${x}] [${b}]`, 0);
   }
 });
 

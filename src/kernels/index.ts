@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2d, conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
 import { shareData, tile } from './copies.js';
 import { GRADIENTS } from './gradients.js';
-import { leakyRelu, OPS } from './ops.js';
+import { addBias, leakyRelu, OPS, tanh } from './ops.js';
 import { leadingReduce } from './reduce.js';
 import { compile, replaceWasmKernel, type Kernel } from './wasm.js';
 
@@ -19,6 +19,8 @@ const KERNELS: [string, (original: Kernel) => Kernel][] = [
   ['Identity', shareData],
   ['Cast', shareData],
   ['LeakyRelu', leakyRelu], // a scalar loop there
+  ['Tanh', tanh], // slower still
+  ['Add', addBias], // its general broadcast, for a bias
 ];
 
 let registered = false;

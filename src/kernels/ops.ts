@@ -16,6 +16,8 @@ interface OpsModule {
   adam(w: number, m: number, v: number, g: number, w2: number, m2: number, v2: number, n: number,
     b1: number, c1: number, b2: number, c2: number, step: number, eps: number): void;
   ema(avg: number, g: number, out: number, n: number, d: number, c: number): void;
+  addChannels(x: number, b: number, y: number, rows: number, C: number): void;
+  tanh(x: number, y: number, n: number): void;
 }
 
 const module = (backend: BackendWasm) => instantiate<OpsModule>(backend, compile('ops'));
@@ -38,6 +40,32 @@ export const leakyRelu = (original: Kernel): Kernel => (args) => {
   const { backend, m, place, first, size } = setup(args);
   const y = backend.makeOutput(first.shape, 'float32');
   m.leakyRelu(place.x, at(backend, y), size, (args.attrs as unknown as tf.LeakyReluAttrs).alpha);
+  return y;
+};
+
+/** Tanh in place of wasm's (~14 ns an element); other dtypes go to the original. */
+export const tanh = (original: Kernel): Kernel => (args) => {
+  if ((args.inputs.x as TensorInfo).dtype !== 'float32') return original(args);
+  const { backend, m, place, first, size } = setup(args);
+  const y = backend.makeOutput(first.shape, 'float32');
+  m.tanh(place.x, at(backend, y), size);
+  return y;
+};
+
+/**
+ * Add of a bias over the last axis (a [C] or [1,…,1,C] tensor to an […, C] one, either way round, as layers add
+ * their biases) as one pass; the rest goes to the original, which broadcasts generally.
+ */
+export const addBias = (original: Kernel): Kernel => (args) => {
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const isBias = (v: TensorInfo, x: TensorInfo) => v.shape.length <= x.shape.length && v.shape.slice(0, -1).every((d) => d === 1) &&
+    v.shape.at(-1) === x.shape.at(-1) && tf.util.sizeFromShape(x.shape) > tf.util.sizeFromShape(v.shape);
+  const [x, bias] = isBias(b, a) ? [a, b] : isBias(a, b) ? [b, a] : [];
+  if (!x || x.dtype !== 'float32' || bias!.dtype !== 'float32') return original(args);
+  const backend = args.backend as BackendWasm;
+  const C = x.shape.at(-1)!;
+  const y = backend.makeOutput(x.shape, 'float32');
+  module(backend).addChannels(at(backend, x), at(backend, bias!), at(backend, y), tf.util.sizeFromShape(x.shape) / C, C);
   return y;
 };
 

@@ -1,9 +1,10 @@
 // `npm run bench`: how fast gan trains and preprocesses here, beside the peers (PyTorch, PIL) in the same run.
 // Prints one JSON line per measure. A benchmark, not a test: it is not part of npm test.
-//   npm run bench -- [--res 32,64,128] [--batch 64] [--iters N] [--runs 3] [--threads N] [--backend NAME] [--profile] [--soak N]
+//   npm run bench -- [--res 32,64,128] [--batch 64] [--iters N] [--runs N] [--threads N] [--backend NAME] [--profile] [--soak N]
 //                    [--gan-train STEPS] [--skip-peers] [--only preprocess|train]
 // Training: each run times our bare loop on N threads and on one (threads_scaling), then the PyTorch peer
-// tuned and with its defaults, back to back; ratios are medians over the runs of ratios within a run.
+// tuned and with its defaults, back to back; ratios are medians over the runs (3, one at res 128) of ratios
+// within a run. Then `gan train` itself at res 64 beside the bare loop at its batch.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -31,7 +32,7 @@ const { values: args } = parseArgs({
     res: { type: 'string', default: '32,64,128' },
     batch: { type: 'string', default: '64' },
     iters: { type: 'string' },
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string' }, // default 3, 1 at res 128 (a run takes minutes there)
     'gan-train': { type: 'string', default: '200' }, // steps of `gan train` at res 64 (0: not timed)
     threads: { type: 'string' },
     backend: { type: 'string' },
@@ -208,9 +209,9 @@ async function main() {
   const peersDir = path.join(SHARED, 'peers');
   const peers = !args['skip-peers'] && fs.existsSync(PYTHON) && fs.existsSync(peersDir) && hasTorch();
   if (!peers) print({ measure: 'peer', skipped: `PyTorch peer not run (needs ${PYTHON} with torch and ${peersDir}; apt-get install -y python3-torch libopenblas0-pthread)` });
-  const runs = Number(args.runs);
   for (const res of args.res!.split(',').map(Number)) {
     const iters = Number(args.iters ?? (res <= 32 ? 10 : res <= 64 ? 5 : 3));
+    const runs = Number(args.runs ?? (res <= 64 ? 3 : 1));
     if (args.profile) await profile(res, threads);
     const rounds: { ours: number; one: number; peer: Record<string, Record<string, unknown> | undefined> }[] = [];
     for (let run = 1; run <= runs; run++) {

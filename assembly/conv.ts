@@ -1,9 +1,9 @@
 // AssemblyScript, compiled to dist/conv.wasm by `npm run build` (SIMD, and relaxed SIMD's fused multiply-add,
-// which doubles the arithmetic per instruction). The three
-// convolutions of training (forward, input gradient, filter gradient) as matrix products of an image's
-// patches (im2col) with the filter, all on one register-blocked 4×8 tile: src/kernels/conv.ts registers them
-// on the wasm backend. The module works in the wasm backend's own memory, on tensors it allocated: it has no
-// data of its own, so it can import that memory.
+// which doubles the arithmetic per instruction). The three convolutions of training (forward, input gradient,
+// filter gradient): 4×4 stride-2 ones by Winograd's F(2×2, 2×2) (at the end of this file: 9/16 of the
+// multiplications, on a 6×8 register tile), the rest as matrix products of an image's patches (im2col) with
+// the filter on a 4×8 tile. src/kernels/conv.ts registers them on the wasm backend. The module works in the
+// wasm backend's own memory, on tensors it allocated: it has no data of its own, so it can import that memory.
 //
 // Shapes are NHWC, filters [KH, KW, Ci, Co]. With m = (n, oy, ox) an output pixel and k = (ky, kx, ci) a
 // filter tap, A[m][k] = x[n, oy·SH - PT + ky·DH, ox·SW - PL + kx·DW, ci] (0 outside the image), and

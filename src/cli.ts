@@ -1,6 +1,6 @@
 // The command line: parse options, call the library, map errors to exit codes (2: the user can fix it).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { initBackend } from './backend.js';
+import { initBackend, releaseBackend } from './backend.js';
 import { checkCrop, checkRes, preprocess } from './data/preprocess.js';
 import { GanError } from './errors.js';
 import { evaluateRun } from './eval.js';
@@ -28,8 +28,12 @@ function num(name: string) {
 /** Every command goes through the backend layer: --backend, and one line saying which backend and why. */
 function withBackend(cmd: Command): Command {
   return cmd
-    .option('--backend <name>', 'node-gpu, node, wasm or cpu (default: the best one installed)')
-    .hook('preAction', async (c) => say((await initBackend(c.opts().backend)).line));
+    .option('--backend <name>', 'node-gpu, webgpu, node, wasm or cpu (default: the best one that works here)')
+    .hook('preAction', async (c) => {
+      const choice = await initBackend(c.opts().backend);
+      say(choice.line);
+      if (choice.warning) say(choice.warning);
+    });
 }
 
 /**
@@ -181,6 +185,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     say(`gan: internal error: ${(e as Error).message}` + (process.env.GAN_DEBUG ? `\n${(e as Error).stack}` : ' (GAN_DEBUG=1 shows the stack)'));
     return 1;
+  } finally {
+    releaseBackend();
   }
 }
 

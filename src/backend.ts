@@ -39,6 +39,10 @@ export interface BackendChoice {
   name: BackendName;
   /** One line for the user, e.g. "backend wasm (tfjs-node-gpu not installed; webgpu: no GPU adapter)". */
   line: string;
+  /** What it runs on, for a GPU backend: the adapter, or the CUDA GPU. */
+  on?: string;
+  /** A software adapter (forced): its figures are CPU figures. */
+  software?: boolean;
   /** A second line when the choice is a poor one the user forced. */
   warning?: string;
 }
@@ -48,6 +52,7 @@ export function isBackendName(s: string): s is BackendName {
 }
 
 const onWhat = (status: true | Usable) => (status === true ? '' : ` on ${status.on}`);
+const device = (status: true | Usable) => (status === true ? {} : { on: status.on, ...(status.software ? { software: true } : {}) });
 
 /**
  * Pure selection logic: the forced backend if it is usable, else the first usable one that is not software.
@@ -66,6 +71,7 @@ export function chooseBackend(available: Availability, forced?: string): Backend
     return {
       name: forced,
       line: `backend ${forced}${onWhat(status)} (forced with --backend)`,
+      ...device(status),
       ...(software ? { warning: `warning: ${status.on} is a software adapter: it computes on the CPU, far slower than --backend wasm` } : {}),
     };
   }
@@ -73,7 +79,7 @@ export function chooseBackend(available: Availability, forced?: string): Backend
   for (const b of BACKENDS) {
     const status = statusOf(b);
     if (status === true || (typeof status === 'object' && !status.software)) {
-      return { name: b.name, line: `backend ${b.name}${onWhat(status)}` + (skipped.length ? ` (${skipped.join('; ')})` : '') };
+      return { name: b.name, line: `backend ${b.name}${onWhat(status)}` + (skipped.length ? ` (${skipped.join('; ')})` : ''), ...device(status) };
     }
     skipped.push(typeof status === 'object' ? `${b.label}: only a software adapter, ${status.on} (--backend ${b.name} forces it)`
       : status === 'not installed' ? `${b.label} not installed` : `${b.label}: ${status}`);
@@ -109,21 +115,29 @@ export function adapterStatus(report: AdapterReport): Usable | string {
   return `no GPU adapter${why ? ` (Dawn: ${why})` : ''}`;
 }
 
+/** What was looked at: each backend's status, the packages it lacks, and the GPU reports behind them. */
+export interface Probe {
+  available: Availability;
+  missing: Partial<Record<BackendName, string[]>>;
+  cuda?: CudaReport;
+  adapters?: AdapterReport;
+}
+
 /**
  * What works here. Packages are only found, not loaded (loading one registers it); the CUDA libraries and
  * the GPU adapters are looked for (src/gpu.ts). With `only`, just that backend is looked at.
  */
-export async function probeBackends(only?: BackendName): Promise<Availability> {
-  const available: Availability = {};
+export async function probeBackends(only?: BackendName): Promise<Probe> {
+  const probe: Probe = { available: {}, missing: {} };
   for (const b of BACKENDS) {
     if (only && b.name !== only) continue;
-    const missing = b.pkgs.filter((p) => !installed(p));
-    if (missing.length) available[b.name] = missing.length === b.pkgs.length ? 'not installed' : `${missing.join(', ')} not installed`;
-    else if (b.name === 'node-gpu') available[b.name] = cudaStatus(probeCuda());
-    else if (b.name === 'webgpu') available[b.name] = adapterStatus(await probeAdapters());
-    else available[b.name] = true;
+    const missing = (probe.missing[b.name] = b.pkgs.filter((p) => !installed(p)));
+    if (missing.length) probe.available[b.name] = missing.length === b.pkgs.length ? 'not installed' : `${missing.join(', ')} not installed`;
+    else if (b.name === 'node-gpu') probe.available[b.name] = cudaStatus((probe.cuda = probeCuda()));
+    else if (b.name === 'webgpu') probe.available[b.name] = adapterStatus((probe.adapters = await probeAdapters()));
+    else probe.available[b.name] = true;
   }
-  return available;
+  return probe;
 }
 
 /** tfjs-backend-webgpu registers itself on import only where navigator.gpu exists: Node has none (20) or one
@@ -152,7 +166,7 @@ async function load(info: BackendInfo): Promise<void> {
  */
 export async function initBackend(forced?: string, available?: Availability): Promise<BackendChoice> {
   tf.env().set('PROD', true); // no "install tfjs-node" banner, no debug checks in the hot loop
-  available ??= await probeBackends(forced !== undefined && isBackendName(forced) ? forced : undefined);
+  available ??= (await probeBackends(forced !== undefined && isBackendName(forced) ? forced : undefined)).available;
   for (;;) {
     const choice = chooseBackend(available, forced);
     try {

@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { initBackend, releaseBackend } from './backend.js';
 import { checkCrop, checkRes, preprocess } from './data/preprocess.js';
+import { doctor, formatDoctor } from './doctor.js';
 import { GanError } from './errors.js';
 import { evaluateRun } from './eval.js';
 import { say } from './log.js';
@@ -167,6 +168,14 @@ function program(): Command {
         r.losses ? `D ${r.losses.d.toFixed(3)} G ${r.losses.g.toFixed(3)}` : '', r.preview ?? '']);
       const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
       for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+    });
+
+  cmd.command('doctor')
+    .description('what gan sees here: Node, cores, memory, each backend and why it can or cannot be used, GPU adapters, CUDA; and what gan train would use')
+    .option('--json', 'one JSON object on stdout')
+    .action(async (o: { json?: boolean }) => {
+      const r = await doctor();
+      process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatDoctor(r));
     });
 
   return cmd;

@@ -113,6 +113,24 @@ if (process.argv[1] && path.resolve(process.argv[1]) === HERE) {
   process.stdout.write(JSON.stringify(await listAdapters()) + '\n');
 }
 
+/** Linux: the Vulkan loader and the drivers (ICD manifests) it would load, for the doctor to show. */
+export interface VulkanReport {
+  loader?: string;
+  drivers: string[];
+  /** VK_ICD_FILENAMES or VK_DRIVER_FILES, which replace the search when set. */
+  override?: string;
+}
+
+const ICD_DIRS = ['/usr/local/share/vulkan/icd.d', '/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'];
+
+export function probeVulkan(env = process.env): VulkanReport {
+  const loader = findLibraries(['libvulkan.so.1'], 'linux', env).get('libvulkan.so.1');
+  const override = env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES;
+  const drivers = override ? override.split(':').filter(Boolean)
+    : ICD_DIRS.filter((d) => fs.existsSync(d)).flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.json')).map((f) => path.join(d, f)));
+  return { ...(loader ? { loader } : {}), drivers, ...(override ? { override } : {}) };
+}
+
 // ---- CUDA, for tfjs-node-gpu --------------------------------------------------------------------------
 
 /** The libraries libtensorflow 2.9.1 (tfjs-node-gpu 4.22) opens, built against CUDA 11.2 and cuDNN 8.1: when
@@ -140,23 +158,20 @@ export interface CudaReport {
   usable: true | string;
 }
 
-/** Directories the dynamic loader searches, from its cache and LD_LIBRARY_PATH (Linux), or PATH (Windows). */
-function loaderPaths(platform: string, env: NodeJS.ProcessEnv): Map<string, string> {
+/** Where the dynamic loader finds each of `names`: LD_LIBRARY_PATH, then its cache (Linux); PATH and System32
+ * (Windows). */
+export function findLibraries(names: string[], platform = process.platform, env = process.env): Map<string, string> {
   const found = new Map<string, string>();
   const dirs = (platform === 'win32' ? env.PATH ?? env.Path ?? '' : env.LD_LIBRARY_PATH ?? '').split(path.delimiter).filter(Boolean);
   if (platform === 'win32') dirs.push(path.join(env.SystemRoot ?? 'C:\\Windows', 'System32'));
-  for (const name of CUDA_LIBRARIES[platform]?.names ?? []) {
+  for (const name of names) {
     const dir = dirs.find((d) => fs.existsSync(path.join(d, name)));
     if (dir) found.set(name, path.join(dir, name));
   }
   if (platform === 'linux') {
-    for (const ldconfig of ['/sbin/ldconfig', '/usr/sbin/ldconfig']) {
-      const r = spawnSync(ldconfig, ['-p'], { encoding: 'utf8' });
-      if (r.status !== 0) continue;
-      for (const m of r.stdout.matchAll(/^\s*(\S+) \(([^)]*)\) => (\S+)$/gm)) {
-        if (!found.has(m[1]) && (process.arch !== 'x64' || m[2].includes('x86-64'))) found.set(m[1], m[3]);
-      }
-      break;
+    const cache = ['/sbin/ldconfig', '/usr/sbin/ldconfig'].map((l) => spawnSync(l, ['-p'], { encoding: 'utf8' })).find((r) => r.status === 0);
+    for (const m of cache?.stdout.matchAll(/^\s*(\S+) \(([^)]*)\) => (\S+)$/gm) ?? []) {
+      if (names.includes(m[1]) && !found.has(m[1]) && (process.arch !== 'x64' || m[2].includes('x86-64'))) found.set(m[1], m[3]);
     }
   }
   return found;
@@ -183,7 +198,7 @@ function nvidiaGpus(): string[] {
 export function probeCuda(platform = process.platform, env = process.env): CudaReport {
   const wanted = CUDA_LIBRARIES[platform];
   if (!wanted) return { gpus: [], libraries: [], usable: `tfjs-node-gpu has no CUDA build for ${platform}` };
-  const paths = loaderPaths(platform, env);
+  const paths = findLibraries(wanted.names, platform, env);
   const libraries = wanted.names.map((name) => {
     const file = paths.get(name);
     const version = file && versionOf(file);
@@ -192,8 +207,10 @@ export function probeCuda(platform = process.platform, env = process.env): CudaR
   const gpus = platform === 'linux' ? nvidiaGpus() : [];
   const missing = libraries.filter((l) => !l.path).map((l) => l.name);
   const cudnn = libraries.find((l) => l.name.includes('cudnn'))?.version;
+  const list = missing.length <= 3 ? missing.join(', ') : `${missing.slice(0, 2).join(', ')} and ${missing.length - 2} more`;
   let usable: true | string = true;
-  if (missing.length) usable = `${missing.join(', ')} not found (libtensorflow 2.9 needs ${wanted.what})`;
+  if (missing.includes(wanted.names[0])) usable = `no NVIDIA driver (${wanted.names[0]} not found)`;
+  else if (missing.length) usable = `${list} not found (libtensorflow 2.9 needs ${wanted.what})`;
   else if (platform === 'linux' && gpus.length === 0) usable = 'no NVIDIA GPU (/proc/driver/nvidia/gpus lists none)';
   else if (cudnn && compareVersions(cudnn, '8.1') < 0) usable = `cuDNN ${cudnn} is older than the 8.1 libtensorflow 2.9 was built with`;
   return { gpus, libraries, usable };

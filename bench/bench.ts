@@ -1,6 +1,6 @@
 // `npm run bench`: how fast gan trains and preprocesses here, beside the peers (PyTorch, PIL) in the same run.
 // Prints one JSON line per measure. A benchmark, not a test: it is not part of npm test.
-//   npm run bench -- [--res 32,64] [--batch 64] [--iters N] [--threads N] [--backend NAME] [--profile] [--soak N] [--skip-peers] [--only preprocess|train]
+//   npm run bench -- [--res 32,64] [--batch 64[,256]] [--iters N] [--threads N] [--backend NAME] [--profile] [--soak N] [--skip-peers] [--only preprocess|train]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/backend.js';
+import { initBackend, releaseBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
@@ -23,7 +23,7 @@ const PYTHON = '/usr/bin/python3';
 const { values: args } = parseArgs({
   options: {
     res: { type: 'string', default: '32,64' },
-    batch: { type: 'string', default: '64' },
+    batch: { type: 'string' }, // default 64, and 256 too on a GPU backend
     iters: { type: 'string' },
     threads: { type: 'string' },
     backend: { type: 'string' },
@@ -35,7 +35,6 @@ const { values: args } = parseArgs({
 });
 
 if (args.only !== undefined && !['preprocess', 'train'].includes(args.only)) throw new Error(`--only preprocess or --only train (got ${args.only})`);
-const BATCH = Number(args.batch);
 const print = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 
@@ -47,18 +46,19 @@ function randomDataset(res: number, count: number): Dataset {
 }
 
 /** The real model and the real training step, timed after two warm-up iterations. */
-async function trainSpeed(res: number, threadCount: number, iters: number, soak = 0) {
-  const c = loadConfig(res, { batch: BATCH });
+async function trainSpeed(res: number, batch: number, threadCount: number, iters: number, soak = 0) {
+  const c = loadConfig(res, { batch });
   const ds = randomDataset(res, 256);
   const order = new BatchOrder(ds.count, c.batch, c.seed);
   const gan = createGan(c);
   const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c }, gradientSize(gan));
-  const step = (s: number) => {
+  // awaited: reading the step's figures is what waits for a GPU to finish it
+  const step = async (s: number) => {
     const inputs = stepInputs(ds, order, c, s);
-    trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);
+    await trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);
   };
   try {
-    for (let s = 0; s < 2; s++) step(s);
+    for (let s = 0; s < 2; s++) await step(s);
     if (args.profile) {
       const p = await tf.profile(() => step(2));
       const byKernel = new Map<string, number>();
@@ -69,14 +69,14 @@ async function trainSpeed(res: number, threadCount: number, iters: number, soak 
       print({ measure: 'profile', res, threads: threadCount, note: 'main thread only', kernel_ms: Math.round(total), top });
     }
     const t0 = performance.now();
-    for (let s = 0; s < iters; s++) step(3 + s);
+    for (let s = 0; s < iters; s++) await step(3 + s);
     const seconds = (performance.now() - t0) / 1000;
     const result = { img_per_s: +((c.batch * iters) / seconds).toFixed(2), rss_mb: rssMb() };
     if (soak) {
       const rss = [rssMb()];
       const tensors = tf.memory().numTensors;
       for (let s = 1; s <= soak; s++) {
-        step(2 + iters + s);
+        await step(2 + iters + s);
         if (s % 50 === 0) rss.push(rssMb());
       }
       print({ measure: 'soak', res, iterations: soak, rss_mb_every_50: rss, tensors_before: tensors, tensors_after: tf.memory().numTensors });
@@ -126,16 +126,22 @@ async function main() {
   const backend = await initBackend(args.backend);
   const threads = args.threads ? Number(args.threads) : defaultThreads(tf.getBackend());
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, load: os.loadavg().map((l) => +l.toFixed(2)) };
-  print({ measure: 'setup', backend: backend.name, threads, ...machine });
+  // where the backend runs on a GPU: its name; on a software adapter (SwiftShader) the figures are CPU figures
+  const device = backend.on ? { on: backend.on, ...(backend.software ? { software: true } : {}) } : {};
+  print({ measure: 'setup', backend: backend.name, ...device, threads, ...machine });
   if (args.only !== 'train') await preprocessSpeed(); // first, in a process as fresh as a `gan preprocess`
   if (args.only === 'preprocess') return;
 
+  const batches = (args.batch ?? (backend.on ? '64,256' : '64')).split(',').map(Number);
+  const BATCH = batches[0]; // the peers' batch
   const ours: Record<string, number> = {};
   for (const res of args.res!.split(',').map(Number)) {
     const iters = Number(args.iters ?? (res <= 32 ? 10 : 5));
-    const r = await trainSpeed(res, threads, iters, res === 64 && args.soak ? Number(args.soak) : 0);
-    ours[res] = r.img_per_s;
-    print({ measure: 'train', backend: backend.name, threads, res, batch: BATCH, iters, [`img_per_s_${res}`]: r.img_per_s, [`rss_mb_${res}`]: r.rss_mb });
+    for (const batch of batches) {
+      const r = await trainSpeed(res, batch, threads, iters, res === 64 && batch === BATCH && args.soak ? Number(args.soak) : 0);
+      if (batch === BATCH) ours[res] = r.img_per_s;
+      print({ measure: 'train', backend: backend.name, ...device, threads, res, batch, iters, [`img_per_s_${res}`]: r.img_per_s, [`rss_mb_${res}`]: r.rss_mb });
+    }
   }
 
   const peersDir = path.join(SHARED, 'peers');
@@ -157,3 +163,4 @@ async function main() {
 }
 
 await main();
+releaseBackend();

@@ -227,6 +227,8 @@ function sumProgram(outputShape: number[]): Program {
 export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const c = convInfo((attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape, filter.shape, attrs!);
+  if (c.outHeight === 1 && c.outWidth === 1 && c.inHeight === c.filterHeight && c.inWidth === c.filterWidth &&
+    c.padInfo.top === 0 && c.padInfo.left === 0) return dense(dy, filter, c, backend as WebGPUBackend);
   const [sh, sw] = [c.strideHeight, c.strideWidth];
   const t = tileFor(c.inChannels);
   const rows = c.batchSize * Math.ceil(c.inHeight / sh) * Math.ceil(c.inWidth / sw); // of the largest phase
@@ -283,4 +285,31 @@ export function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): Ten
       }
     }`, { a: 'k', b: 'k' });
   return run(backend as WebGPUBackend, program, [dy, filter], uniforms);
+}
+
+/**
+ * A 1×1 dy and a filter as large as the input (G's first layer, z -> 4×4; D's logit, backwards): each output
+ * pixel takes one tap, and the phase product would be 15 parts zeros in 16. It is the product dy[B, CO] ·
+ * w[KH·KW·CI, CO]ᵀ.
+ */
+function dense(dy: TensorInfo, filter: TensorInfo, c: tf.backend_util.Conv2DInfo, backend: WebGPUBackend): TensorInfo {
+  const [M, N, K] = [c.batchSize, c.filterHeight * c.filterWidth * c.inChannels, c.outChannels];
+  const t = tileFor(N);
+  const [program, uniforms] = gemmProgram('denseInputGrad', t, ['dy', 'w'], c.inShape, [['M', M], ['N', N], ['K', K]],
+    [Math.ceil(N / t.tn), Math.ceil(M / t.tm), 1], `
+    fn kRange() -> vec2<i32> {
+      return vec2<i32>(0, uniforms.K);
+    }
+    fn readA(m : i32, k : i32) -> f32 {
+      if (m >= uniforms.M) { return 0.0; }
+      return dy[m * uniforms.K + k];
+    }
+    fn readB(k : i32, n : i32) -> f32 {
+      if (n >= uniforms.N) { return 0.0; }
+      return w[n * uniforms.K + k];
+    }
+    fn writeC(m : i32, n : i32, value : f32) {
+      if (m < uniforms.M && n < uniforms.N) { result[m * uniforms.N + n] = value; }
+    }`, { a: 'k', b: 'k' });
+  return run(backend, program, [dy, filter], uniforms);
 }

@@ -12,9 +12,10 @@ import { initBackend, releaseBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
-import { defaultThreads, startThreads } from '../src/parallel.js';
+import { imagesInMemory } from '../src/data/source.js';
+import { defaultThreads, startThreads, trainOn } from '../src/parallel.js';
 import { createGan, disposeGan, gradientSize } from '../src/gan.js';
-import { stepInputs, trainOn } from '../src/train.js';
+import { stepInputs } from '../src/train.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.GAN_SHARED ?? path.resolve(ROOT, '../shared');
@@ -42,7 +43,7 @@ const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 function randomDataset(res: number, count: number): Dataset {
   const pixels = new Uint8Array(count * res * res * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  return { res, count, pixels, name: 'random', dir: '', fingerprint: 'random' };
+  return { ...imagesInMemory(res, pixels), name: 'random', dir: '', fingerprint: 'random' };
 }
 
 /** The real model and the real training step, timed after two warm-up iterations. */
@@ -52,10 +53,9 @@ async function trainSpeed(res: number, batch: number, threadCount: number, iters
   const order = new BatchOrder(ds.count, c.batch, c.seed);
   const gan = createGan(c);
   const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c }, gradientSize(gan));
-  // awaited: reading the step's figures is what waits for a GPU to finish it
-  const step = async (s: number) => {
+  const step = (s: number) => {
     const inputs = stepInputs(ds, order, c, s);
-    await trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);
+    return trainOn(gan, threads ? threads.share(inputs) : inputs, threads?.across);
   };
   try {
     for (let s = 0; s < 2; s++) await step(s);
@@ -124,7 +124,9 @@ const hasTorch = () => spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignor
 
 async function main() {
   const backend = await initBackend(args.backend);
-  const threads = args.threads ? Number(args.threads) : defaultThreads(tf.getBackend());
+  const batches = (args.batch ?? (backend.on ? '64,256' : '64')).split(',').map(Number);
+  const BATCH = batches[0]; // the peers' batch
+  const threads = args.threads ? Number(args.threads) : defaultThreads(tf.getBackend(), BATCH);
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, load: os.loadavg().map((l) => +l.toFixed(2)) };
   // where the backend runs on a GPU: its name; on a software adapter (SwiftShader) the figures are CPU figures
   const device = backend.on ? { on: backend.on, ...(backend.software ? { software: true } : {}) } : {};
@@ -132,8 +134,6 @@ async function main() {
   if (args.only !== 'train') await preprocessSpeed(); // first, in a process as fresh as a `gan preprocess`
   if (args.only === 'preprocess') return;
 
-  const batches = (args.batch ?? (backend.on ? '64,256' : '64')).split(',').map(Number);
-  const BATCH = batches[0]; // the peers' batch
   const ours: Record<string, number> = {};
   for (const res of args.res!.split(',').map(Number)) {
     const iters = Number(args.iters ?? (res <= 32 ? 10 : 5));

@@ -7,12 +7,10 @@ import type { Rng } from './rng.js';
 
 /** Per image: brightness, saturation, contrast, shift x, shift y, cutout x, cutout y. */
 export const AUG_PARAMS = 7;
-/** D sees three batches a step: real and fake in the D step, fake in the G step. */
-export const AUG_USES = 3;
 
-/** Random draws for n images and every use, laid out [n, AUG_USES, AUG_PARAMS] (so a batch slices by image). */
+/** Random draws for a batch of n images, laid out [n, AUG_PARAMS] (so a batch slices by image). */
 export function drawAugment(rng: Rng, n: number, res: number): Float32Array {
-  const out = new Float32Array(n * AUG_USES * AUG_PARAMS);
+  const out = new Float32Array(n * AUG_PARAMS);
   const shift = Math.floor(res / 8);
   for (let i = 0; i < out.length; i += AUG_PARAMS) {
     out[i] = rng.uniform() - 0.5; // brightness: + [-0.5, 0.5)
@@ -35,11 +33,11 @@ function shiftMatrices(shifts: number[], len: number): tf.Tensor3D {
   return tf.tensor3d(m, [shifts.length, len, len]);
 }
 
-/** Augments images [n, res, res, 3] with the draws of `use` (0, 1 or 2). */
-export function augment(x: tf.Tensor4D, draws: Float32Array, use: number): tf.Tensor4D {
+/** Augments images [n, res, res, 3] with their draws. */
+export function augment(x: tf.Tensor4D, draws: Float32Array): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
-    const p = (k: number) => Array.from({ length: n }, (_, b) => draws[(b * AUG_USES + use) * AUG_PARAMS + k]);
+    const p = (k: number) => Array.from({ length: n }, (_, b) => draws[b * AUG_PARAMS + k]);
     const perImage = (k: number) => tf.tensor4d(p(k), [n, 1, 1, 1]);
     let y: tf.Tensor4D = x.add(perImage(0));
     const grey = y.mean(3, true);

@@ -187,6 +187,8 @@ export async function initBackend(forced?: string, available?: Availability): Pr
 export function releaseBackend(): void {
   if (tf.engine().backendName !== 'webgpu') return;
   const device = (tf.engine().backend as unknown as { device: GPUDevice }).device;
-  tf.removeBackend('webgpu');
+  const factory = tf.findBackendFactory('webgpu')!;
+  tf.removeBackend('webgpu'); // frees its buffers, and forgets its factory:
+  tf.registerBackend('webgpu', factory, 3); // the package registers it only when first imported (priority 3, as it does)
   device.destroy();
 }

@@ -13,8 +13,9 @@ import type * as FaceApi from '@vladmandic/face-api';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { readState } from './checkpoint.js';
 import { loadSampler } from './gan.js';
-import type { ImageSet } from './data/cache.js';
+import { isCacheDir } from './data/cache.js';
 import { openDataset } from './data/dataset.js';
+import type { ImageSource } from './data/source.js';
 import { GanError } from './errors.js';
 import { Rng } from './rng.js';
 import { findCheckpoint } from './runs.js';
@@ -141,7 +142,7 @@ export async function score(generated: Uint8Array, realA: Uint8Array, realB: Uin
 
 export interface EvalOptions {
   run?: string;
-  checkpoint?: number;
+  checkpoint?: number | 'best';
   real?: string; // cache or image folder; default: the data the run trained on
   n?: number;
   root?: string;
@@ -153,33 +154,34 @@ export interface EvalOptions {
 export const EVAL_SEED = 1_000_000;
 
 /** Judges G's faces for seeds EVAL_SEED.. against two disjoint random sets of real images (at most n each). */
-export async function scoreGenerator(G: tf.LayersModel, real: ImageSet, n: number): Promise<Scores> {
+export async function scoreGenerator(G: tf.LayersModel, real: ImageSource, n: number): Promise<Scores> {
   const m = Math.min(n, Math.floor(real.count / 2));
   if (m < 2) throw new GanError(`only ${real.count} real images: too few to compare against`);
   const pick = new Rng(EVAL_SEED, 'real').permutation(real.count);
-  const size = real.res * real.res * 3;
-  const take = (from: number) => {
-    const out = new Uint8Array(m * size);
-    for (let i = 0; i < m; i++) out.set(real.pixels.subarray(pick[from + i] * size, (pick[from + i] + 1) * size), i * size);
-    return out;
-  };
   const generated = await sampleSeeds(G, Array.from({ length: m }, (_, i) => EVAL_SEED + i));
-  return score(generated, take(0), take(m), m, real.res);
+  return score(generated, real.read(pick.subarray(0, m)), real.read(pick.subarray(m, 2 * m)), m, real.res);
 }
 
 /** Scores a run's checkpoint: n generated faces against real ones from its data (or --real). */
 export async function evaluateRun(o: EvalOptions): Promise<Scores & { run: string; step: number; real: string; ema: boolean }> {
   const n = o.n ?? 1000;
-  if (!Number.isInteger(n) || n < 2) throw new GanError(`--n must be an integer of at least 2 (got ${n})`);
+  if (!Number.isInteger(n) || n < 2) throw new GanError(`\`n\` must be an integer of at least 2 (got ${n})`);
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
   const state = readState(ck.dir);
-  const realDir = o.real ?? state.dataDir;
-  if (!realDir) throw new GanError(`run ${ck.run} does not record its data: give the real faces with --real`);
+  // The data a checkpoint names is used only as the image cache it was: a folder named there is never
+  // preprocessed (a checkpoint from elsewhere may name any folder).
+  const recorded = state.dataDir && isCacheDir(state.dataDir) ? state.dataDir : undefined;
+  const realDir = o.real ?? recorded;
+  if (!realDir) throw new GanError(`run ${ck.run} does not name an image cache of its data here: give the real faces with \`real\``);
   const real = await openDataset(realDir, state.config.res, { crop: 'center', quiet: true });
-  const { G, ema } = await loadSampler(ck.dir, o.ema);
   try {
-    return { run: ck.run, step: ck.step, real: real.dir, ema, ...(await scoreGenerator(G, real, n)) };
+    const { G, ema } = await loadSampler(ck.dir, o.ema);
+    try {
+      return { run: ck.run, step: ck.step, real: real.dir, ema, ...(await scoreGenerator(G, real, n)) };
+    } finally {
+      G.dispose();
+    }
   } finally {
-    G.dispose();
+    real.close();
   }
 }

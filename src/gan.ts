@@ -1,13 +1,18 @@
-// The GAN being trained: both networks, their optimizers, and the moving average of G that samples come from.
+// The GAN being trained: its architecture and loss, both networks, their optimizers, and the moving average of
+// G that samples come from.
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { buildDiscriminator, buildGenerator } from './model.js';
+import { LOSS_FUNCTIONS, type Loss } from './losses.js';
+import { ARCHITECTURES, type Architecture } from './model.js';
 import { Rng } from './rng.js';
 
 /** The two networks and their optimizers. */
 export interface Gan {
+  config: TrainConfig;
+  arch: Architecture;
+  loss: Loss;
   G: tf.LayersModel;
   D: tf.LayersModel;
   gVars: tf.Variable[];
@@ -21,18 +26,19 @@ export interface Gan {
 }
 
 export function createGan(c: TrainConfig, models?: { G: tf.LayersModel; D: tf.LayersModel; ema?: tf.LayersModel }): Gan {
-  const G = models?.G ?? buildGenerator(c, c.seed * 1000);
-  const D = models?.D ?? buildDiscriminator(c, c.seed * 1000);
+  const arch = ARCHITECTURES[c.arch];
+  const G = models?.G ?? arch.generator(c, c.seed * 1000);
+  const D = models?.D ?? arch.discriminator(c, c.seed * 1000);
   const trainable = (m: tf.LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
   const gVars = trainable(G);
   const dVars = trainable(D);
   const adam = (lr: number) => ({ lr, beta1: c.beta1, beta2: c.beta2, eps: 1e-8 });
   let ema = models?.ema;
   if (c.ema > 0 && !ema) {
-    ema = buildGenerator(c, c.seed * 1000);
+    ema = arch.generator(c, c.seed * 1000);
     ema.setWeights(G.getWeights());
   }
-  return { G, D, gVars, dVars, optG: new Adam(gVars, adam(c.lrG)), optD: new Adam(dVars, adam(c.lrD)), ema };
+  return { config: c, arch, loss: LOSS_FUNCTIONS[c.loss], G, D, gVars, dVars, optG: new Adam(gVars, adam(c.lrG)), optD: new Adam(dVars, adam(c.lrD)), ema };
 }
 
 /**
@@ -48,23 +54,22 @@ export function updateEma(gan: Gan, decay: number, step: number): void {
 }
 
 /**
- * Sets every BatchNorm's moving mean and variance to those of its input over the latents z, layer by layer
- * ("standing statistics", as BigGAN samples its averaged generator): sampling z then gives what training
- * mode gives.
+ * Sets every BatchNorm's moving mean and variance to those of its input over the latents z ("standing
+ * statistics", as BigGAN samples its averaged generator): sampling z then gives what training mode gives.
+ * It runs the generator as training does, so it works on any layer graph the architecture trains.
  */
-export function standingStatistics(model: tf.LayersModel, z: tf.Tensor2D): void {
+export function standingStatistics(arch: Architecture, G: tf.LayersModel, z: tf.Tensor2D): void {
   tf.tidy(() => {
-    let x: tf.Tensor = z;
-    for (const layer of model.layers) {
-      if (layer.getClassName() === 'BatchNormalization') {
-        const { mean, variance } = tf.moments(x, [0, 1, 2]);
-        const [, , movingMean, movingVariance] = layer.weights; // gamma, beta, moving mean, moving variance
-        movingMean.write(mean);
-        movingVariance.write(variance);
-      }
-      x = layer.apply(x, { training: false }) as tf.Tensor;
-    }
+    arch.generate(G, z, { batch: z.shape[0], momentum: 0 });
   });
+}
+
+/** Standing statistics over 128 fixed latents. */
+function standFixed(arch: Architecture, G: tf.LayersModel): void {
+  const latent = (G.inputs[0].shape as number[])[1];
+  const z = tf.tensor2d(new Rng(0, 'standing').normals(128 * latent), [128, latent]);
+  standingStatistics(arch, G, z);
+  z.dispose();
 }
 
 /**
@@ -74,17 +79,9 @@ export function standingStatistics(model: tf.LayersModel, z: tf.Tensor2D): void 
  */
 export function sampler(gan: Gan): tf.LayersModel {
   if (!gan.ema) return gan.G;
-  if (!gan.emaStats) standFixed(gan.ema);
+  if (!gan.emaStats) standFixed(gan.arch, gan.ema);
   gan.emaStats = true;
   return gan.ema;
-}
-
-/** Standing statistics over 128 fixed latents. */
-function standFixed(model: tf.LayersModel): void {
-  const latent = (model.inputs[0].shape as number[])[1];
-  const z = tf.tensor2d(new Rng(0, 'standing').normals(128 * latent), [128, latent]);
-  standingStatistics(model, z);
-  z.dispose();
 }
 
 /** The generator to sample from in a checkpoint: its moving average when it has one (and `ema` allows). */
@@ -92,7 +89,7 @@ export async function loadSampler(dir: string, ema = true): Promise<{ G: tf.Laye
   const ck = await loadCheckpoint(dir, {});
   const useEma = ema && ck.ema !== undefined;
   (useEma ? ck.G : ck.ema)?.dispose();
-  if (useEma) standFixed(ck.ema!); // the same statistics again, or right ones for checkpoints holding G's
+  if (useEma) standFixed(ARCHITECTURES[ck.state.config.arch], ck.ema!); // the same statistics again, or right ones for older checkpoints
   return { G: useEma ? ck.ema! : ck.G, ema: useEma };
 }
 
@@ -114,7 +111,7 @@ export async function restoreGan(c: TrainConfig, dir: string): Promise<Gan> {
   return gan;
 }
 
-/** The most floats one allReduce carries: the gradients of the larger network. */
+/** The most floats one sum across threads carries: the gradients of the larger network. */
 export function gradientSize(gan: Gan): number {
   return Math.max(...[gan.gVars, gan.dVars].map((vs) => vs.reduce((n, v) => n + v.size, 0)));
 }

@@ -1,7 +1,6 @@
 // Turning generator output into files people can open: PNG faces, grids, animated GIF/WebP.
 import * as tf from '@tensorflow/tfjs';
 import sharp, { type Sharp } from 'sharp';
-import { writeFileAtomic } from './atomic.js';
 
 export interface RawImage {
   data: Uint8Array; // RGB, row-major
@@ -57,10 +56,6 @@ export async function encodeImage(img: RawImage, ext = '.png', scale = 1, descri
   if (ext === '.jpg' || ext === '.jpeg') return s.jpeg({ quality: 95 }).toBuffer();
   if (ext === '.webp') return s.webp({ lossless: true }).toBuffer();
   return s.png({ compressionLevel: 9 }).toBuffer();
-}
-
-export async function writePng(file: string, img: RawImage, scale = 1): Promise<void> {
-  writeFileAtomic(file, await encodeImage(img, '.png', scale));
 }
 
 /** An animated GIF or WebP of equal-size frames, looping forever. */

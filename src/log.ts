@@ -12,7 +12,13 @@ export function fileLogger(file: string): Logger {
   return pino({ base: undefined }, pino.destination({ dest: file, append: true, sync: true }));
 }
 
+/** Where the terminal's text goes: messages to stderr, results to stdout (tests running the CLI in-process catch both). */
+export const terminal = {
+  err: (text: string): void => void process.stderr.write(text),
+  out: (text: string): void => void process.stdout.write(text),
+};
+
 /** A human-readable line for the terminal. */
 export function say(line: string): void {
-  process.stderr.write(line + '\n');
+  terminal.err(line + '\n');
 }

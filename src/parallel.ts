@@ -1,66 +1,63 @@
-// Training on every core. The wasm backend runs one thread under Node, so `gan train --threads N` runs N
-// replicas of the GAN, one per thread (the main thread is replica 0): each trains on its slice of every
-// batch, and the gradients are averaged through shared memory before every update, so all replicas stay
-// identical (PyTorch's DistributedDataParallel; BatchNorm sees each thread's slice, as DDP without SyncBN).
+// Training on every core. The wasm backend runs one thread under Node, so `threads` N runs N replicas of the
+// GAN, one per thread (the main thread is replica 0): each trains on its slice of every batch, and whatever
+// must be whole-batch (BatchNorm's sums, the gradients, the step's figures) is added up through shared
+// memory, so all replicas apply the same update and N threads train the model one thread trains.
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
 import { GanError } from './errors.js';
+import type { Gan } from './gan.js';
+import type { SumAcross } from './layers.js';
+import { trainStep, type Batch } from './step.js';
 
-/** Averages equal-length arrays over all threads; every thread gets the same result. Synchronous. */
-export type AllReduce = (values: Float32Array) => Float32Array;
-
-/** The random draws of one step, flat, image by image: real images in [-1, 1], two latent batches, and the
- * augmentation draws (empty without augmentation). */
+/** The random draws of one step, flat, image by image, or a thread's slice of them. */
 export interface StepInputs {
-  real: Float32Array;
-  zD: Float32Array;
+  real: Float32Array; // [n, res, res, 3] in [-1, 1]
+  zD: Float32Array; // [n, latent]
   zG: Float32Array;
-  aug: Float32Array;
+  aug?: { real: Float32Array; fake: Float32Array; gen: Float32Array }; // [n, AUG_PARAMS] each
+  size: number; // images in the whole batch
 }
 
-/** Slice `i` of `n` of each array. */
-export function sliceInputs(x: StepInputs, i: number, n: number): StepInputs {
-  const part = (a: Float32Array) => a.slice((a.length / n) * i, (a.length / n) * (i + 1));
-  return { real: part(x.real), zD: part(x.zD), zG: part(x.zG), aug: part(x.aug) };
+/** [D loss, G loss, D(x), D(G(z))] */
+export type StepStats = [number, number, number, number];
+
+/** Images [from, to) of a step's inputs. */
+export function sliceInputs(x: StepInputs, from: number, to: number): StepInputs {
+  const part = (a: Float32Array) => a.slice((a.length / x.size) * from, (a.length / x.size) * to);
+  const aug = x.aug && { real: part(x.aug.real), fake: part(x.aug.fake), gen: part(x.aug.gen) };
+  return { real: part(x.real), zD: part(x.zD), zG: part(x.zG), ...(aug && { aug }), size: x.size };
 }
 
-export function flatten(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
+/** Thread i's images of a batch of n split over `threads` (their counts differ by one at most). */
+export function sliceOf(i: number, threads: number, n: number): [number, number] {
+  return [Math.floor((i * n) / threads), Math.floor(((i + 1) * n) / threads)];
+}
+
+/** One training step on `inputs` (this thread's slice of them, with threads); returns the step's figures. */
+export async function trainOn(gan: Gan, inputs: StepInputs, across?: SumAcross): Promise<StepStats> {
+  const { res, latent } = gan.config;
+  const n = inputs.zD.length / latent;
+  const batch: Batch = {
+    real: tf.tensor4d(inputs.real, [n, res, res, 3]),
+    zD: tf.tensor2d(inputs.zD, [n, latent]),
+    zG: tf.tensor2d(inputs.zG, [n, latent]),
+    ...(inputs.aug && { aug: inputs.aug }),
+    size: inputs.size,
+  };
+  let stats: tf.Tensor1D;
+  try {
+    stats = trainStep(gan, batch, across);
+  } finally {
+    tf.dispose([batch.real, batch.zD, batch.zG]);
   }
-  return out;
+  const mine = (await stats.data()) as Float32Array; // GPU backends cannot read synchronously
+  stats.dispose();
+  return Array.from(across ? across(mine) : mine) as StepStats;
 }
 
-export function unflatten(flat: Float32Array, like: tf.Variable[]): tf.Tensor[] {
-  let offset = 0;
-  return like.map((v) => tf.tensor(flat.subarray(offset, (offset += v.size)), v.shape));
-}
-
-/**
- * The element-wise mean of `arrays` over [from, to), into `out`: summed in double precision in a fixed order,
- * so every thread computes the same bits.
- */
-function meanInto(out: Float32Array, arrays: Float32Array[], from: number, to: number): void {
-  const n = arrays.length;
-  for (let i = from; i < to; i++) {
-    let sum = 0;
-    for (let k = 0; k < n; k++) sum += arrays[k][i];
-    out[i] = sum / n;
-  }
-}
-
-export function meanOf(arrays: Float32Array[]): Float32Array {
-  const out = new Float32Array(arrays[0].length);
-  meanInto(out, arrays, 0, out.length);
-  return out;
-}
-
-/** Memory all threads see: a slot of floats per thread, one for the mean, and a barrier's counters. */
+/** Memory all threads see: a slot of floats per thread, one for the sums, and a barrier's counters. */
 export interface Shared {
   data: SharedArrayBuffer; // threads + 1 slots
   control: SharedArrayBuffer; // Int32: [arrived, generation, failed]
@@ -99,20 +96,26 @@ function barrier(s: Shared, timeoutMs = 10 * 60_000): void {
 }
 
 /**
- * Each thread writes its values to its slot; then each averages its share of the elements into the mean's
- * slot (a reduce-scatter: the threads split the work), and every thread reads the whole mean.
+ * Each thread writes its values to its slot; then each adds up its share of the elements into the sums' slot
+ * (a reduce-scatter: the threads split the work), in double precision and in a fixed order, so every thread
+ * reads the same bits. The result is a view of shared memory, valid until the next call.
  */
-export function allReducer(s: Shared, rank: number): AllReduce {
+export function summer(s: Shared, rank: number): SumAcross {
   const slots = Array.from({ length: s.threads + 1 }, (_, i) => new Float32Array(s.data, i * s.slot * 4, s.slot));
   const inputs = slots.slice(0, s.threads);
-  const mean = slots[s.threads];
+  const sums = slots[s.threads];
   return (values) => {
+    if (values.length > s.slot) throw new Error(`${values.length} values to add across threads, room for ${s.slot}`);
     slots[rank].set(values);
     barrier(s);
-    const share = Math.ceil(values.length / s.threads);
-    meanInto(mean, inputs, rank * share, Math.min(values.length, (rank + 1) * share));
+    const [from, to] = sliceOf(rank, s.threads, values.length);
+    for (let i = from; i < to; i++) {
+      let sum = 0;
+      for (const input of inputs) sum += input[i];
+      sums[i] = sum;
+    }
     barrier(s); // every share is in; no thread writes its slot again before all have passed here
-    return mean.slice(0, values.length);
+    return sums.subarray(0, values.length);
   };
 }
 
@@ -127,24 +130,24 @@ export interface WorkerInit {
 
 export interface Threads {
   count: number;
-  allReduce: AllReduce;
+  across: SumAcross;
   /** Hands each worker its slice of this step's inputs and returns slice 0, the main thread's. */
   share(inputs: StepInputs): StepInputs;
   close(): Promise<void>;
 }
 
-/** Threads to use by default: every core, on the backends that run one thread each (wasm, cpu). */
-export function defaultThreads(backend: string): number {
-  return backend === 'wasm' || backend === 'cpu' ? os.availableParallelism() : 1;
+const oneThreadEach = (backend: string) => backend === 'wasm' || backend === 'cpu';
+
+/** Threads to use by default: every core that has an image to train on, on the backends that run one thread each. */
+export function defaultThreads(backend: string, batch: number): number {
+  return oneThreadEach(backend) ? Math.min(os.availableParallelism(), batch) : 1;
 }
 
 export function checkThreads(threads: number, batch: number, backend: string): void {
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new GanError(`--threads must be from 1 to 256 (got ${threads})`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new GanError(`\`threads\` must be from 1 to 256 (got ${threads})`);
   if (threads === 1) return;
-  if (batch % threads !== 0) throw new GanError(`--batch ${batch} does not split evenly over ${threads} threads`);
-  if (backend !== 'wasm' && backend !== 'cpu') {
-    throw new GanError(`--threads applies to the wasm and cpu backends; the ${backend} backend already uses every core`);
-  }
+  if (!oneThreadEach(backend)) throw new GanError(`\`threads\` applies to the wasm and cpu backends; the ${backend} backend trains one replica`);
+  if (threads > batch) throw new GanError(`\`threads\` ${threads} is more than the \`batch\` of ${batch} images: each thread needs one`);
 }
 
 /** Starts threads-1 worker replicas (none for 1 thread) and waits until each has built its GAN. */
@@ -163,19 +166,20 @@ export async function startThreads(threads: number, init: Omit<WorkerInit, 'rank
       reject(e);
     });
   })));
-  const allReduce = allReducer(shared, 0);
+  const across = summer(shared, 0);
   return {
     count: threads,
-    allReduce: (values) => {
+    across: (values) => {
       if (failure) throw failure;
-      return allReduce(values);
+      return across(values);
     },
     share(inputs) {
       workers.forEach((w, i) => {
-        const part = sliceInputs(inputs, i + 1, threads);
-        w.postMessage(part, [part.real, part.zD, part.zG, part.aug].map((a) => a.buffer as ArrayBuffer));
+        const part = sliceInputs(inputs, ...sliceOf(i + 1, threads, inputs.size));
+        const arrays = [part.real, part.zD, part.zG, ...(part.aug ? Object.values(part.aug) : [])];
+        w.postMessage(part, arrays.map((a) => a.buffer as ArrayBuffer));
       });
-      return sliceInputs(inputs, 0, threads);
+      return sliceInputs(inputs, ...sliceOf(0, threads, inputs.size));
     },
     async close() {
       fail(shared); // wakes any worker still waiting

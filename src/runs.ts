@@ -1,10 +1,13 @@
 // The runs under checkpoints/: what `gan runs` lists, and how `gan sample` finds a run's checkpoint.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { listCheckpoints, readState, type Checkpoint } from './checkpoint.js';
+import { listCheckpoints, readBest, readState, scanCheckpoints, type Checkpoint } from './checkpoint.js';
 import { GanError } from './errors.js';
 
 export const CHECKPOINTS = 'checkpoints';
+
+/** A run's name is a plain folder name: letters, digits, '_', '.' and '-', not starting with '.' or '-'. */
+export const RUN_NAME = /^[A-Za-z0-9_][\w.-]{0,99}$/;
 
 export interface RunInfo {
   name: string;
@@ -16,7 +19,8 @@ export interface RunInfo {
   updated: string; // when the latest checkpoint was written
   losses: { d: number; g: number } | null;
   preview: string | null;
-  checkpoints: number[]; // steps
+  checkpoints: number[]; // steps of the whole ones
+  best: number | null; // step of the checkpoint with the best Fréchet distance (runs with evalEvery)
 }
 
 function runInfo(dir: string): RunInfo | undefined {
@@ -35,6 +39,7 @@ function runInfo(dir: string): RunInfo | undefined {
     losses: state.losses ?? null,
     preview: fs.existsSync(preview) ? preview : null,
     checkpoints: cks.map((c) => c.step),
+    best: readBest(dir)?.step ?? null,
   };
 }
 
@@ -48,13 +53,19 @@ export function listRuns(root = CHECKPOINTS): RunInfo[] {
     .sort((a, b) => b.updated.localeCompare(a.updated));
 }
 
-/** The named run's checkpoint at `step` (default: its latest); with no name, the most recently updated run. */
-export function findCheckpoint(run?: string, step?: number, root = CHECKPOINTS): Checkpoint & { run: string } {
+/** The named run's checkpoint at `step` (default: its latest; 'best': its best by Fréchet distance); with no
+ * name, the most recently updated run. Only whole checkpoints are found. */
+export function findCheckpoint(run?: string, step?: number | 'best', root = CHECKPOINTS): Checkpoint & { run: string } {
   const runs = listRuns(root);
   if (runs.length === 0) throw new GanError(`no runs yet under ${root}/: train one first with gan train`);
   const info = run === undefined ? runs[0] : runs.find((r) => r.name === run);
-  if (!info) throw new GanError(`no run named "${run}" under ${root}/ (runs: ${runs.map((r) => r.name).join(', ')})`);
-  const s = step ?? info.step;
+  if (!info) {
+    const damaged = run === undefined || !RUN_NAME.test(run) ? undefined : scanCheckpoints(path.join(root, run)).damaged.at(-1);
+    if (damaged) throw new GanError(`run ${run} has no whole checkpoint: ${path.basename(damaged.dir)} is corrupt (${damaged.why})`);
+    throw new GanError(`no run named "${run}" under ${root}/ (runs: ${runs.map((r) => r.name).join(', ')})`);
+  }
+  if (step === 'best' && info.best === null) throw new GanError(`run ${info.name} has no best checkpoint: it is kept when training with \`evalEvery\``);
+  const s = step === 'best' ? info.best! : step ?? info.step;
   if (!info.checkpoints.includes(s)) {
     throw new GanError(`run ${info.name} has no checkpoint at step ${s} (it has ${info.checkpoints.join(', ')})`);
   }

@@ -1,6 +1,6 @@
-// From seeds to faces. A seed's latent comes from our own seeded generator (src/rng.ts), not tfjs's, so a
-// seed is the same face on every backend; previews use seeds 0..63, so `gan sample --seed 5` is the sixth
-// face of every preview grid.
+// From seeds to faces. A seed's latent comes from our own seeded generator (src/rng.ts, drawn in
+// src/latent.ts, which the exported web page shares), not tfjs's, so a seed is the same face on every
+// backend; previews use seeds 0..63, so `gan sample --seed 5` is the sixth face of every preview grid.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -8,20 +8,17 @@ import { writeFileAtomic } from './atomic.js';
 import { loadSampler } from './gan.js';
 import { GanError } from './errors.js';
 import { encodeAnimation, encodeImage, grid, STILL_FORMATS, toPixels } from './images.js';
-import { Rng } from './rng.js';
+import { isTruncation, latentOf, slerp, truncate } from './latent.js';
 import { findCheckpoint } from './runs.js';
+
+export { latentOf, slerp };
 
 export const PREVIEW_SEEDS = Array.from({ length: 64 }, (_, i) => i);
 
-/** z for one seed. */
-export function latentOf(seed: number, size: number): Float32Array {
-  return new Rng(seed, 'z').normals(size);
-}
-
-/** z for several seeds, [n, size]. */
-export function latents(seeds: number[], size: number): tf.Tensor2D {
+/** z for several seeds, [n, size], truncated by psi (1: not at all). */
+export function latents(seeds: number[], size: number, psi = 1): tf.Tensor2D {
   const z = new Float32Array(seeds.length * size);
-  seeds.forEach((s, i) => z.set(latentOf(s, size), i * size));
+  seeds.forEach((s, i) => z.set(truncate(latentOf(s, size), psi), i * size));
   return tf.tensor2d(z, [seeds.length, size]);
 }
 
@@ -35,52 +32,40 @@ export async function generate(G: tf.LayersModel, z: tf.Tensor2D): Promise<Uint8
 }
 
 /** Faces for seeds. */
-export async function sampleSeeds(G: tf.LayersModel, seeds: number[]): Promise<Uint8Array> {
-  const z = latents(seeds, (G.inputs[0].shape as number[])[1]);
+export async function sampleSeeds(G: tf.LayersModel, seeds: number[], psi = 1): Promise<Uint8Array> {
+  const z = latents(seeds, (G.inputs[0].shape as number[])[1], psi);
   const pixels = await generate(G, z);
   z.dispose();
   return pixels;
 }
 
-/** Spherical interpolation between two latents, t in [0, 1]; t = 0 and 1 give a and b exactly. */
-export function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  const omega = Math.acos(Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb))));
-  const so = Math.sin(omega);
-  const [wa, wb] = so < 1e-6 ? [1 - t, t] : [Math.sin((1 - t) * omega) / so, Math.sin(t * omega) / so];
-  return a.map((v, i) => wa * v + wb * b[i]);
-}
-
 export interface OutputOptions {
   run?: string;
-  checkpoint?: number;
+  checkpoint?: number | 'best';
   out: string;
   size?: number; // pixels per face; default the model's resolution
   root?: string; // checkpoints folder
   ema?: boolean; // the moving average of G when the run keeps one (default), or G itself
 }
 
-function checkOut(out: string, formats: string[]): string {
+/** The extension of an output file the command can write (one of `formats`), in a folder that exists. */
+export function checkOut(out: string, formats: string[], setting = 'out'): string {
   const ext = path.extname(out).toLowerCase();
-  if (!formats.includes(ext)) throw new GanError(`--out must end in ${formats.join(', ')} (got "${path.basename(out)}")`);
+  if (!formats.includes(ext)) throw new GanError(`\`${setting}\` must end in ${formats.join(', ')} (got "${path.basename(out)}")`);
   const dir = path.dirname(path.resolve(out));
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new GanError(`the folder of --out does not exist: ${dir}`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new GanError(`the folder of \`${setting}\` does not exist: ${dir}`);
   return ext;
 }
 
-async function openGenerator(o: OutputOptions) {
+/** The generator to sample from, as the options pick it: run, checkpoint, moving average or not. */
+export async function openGenerator(o: Omit<OutputOptions, 'out'>) {
   if (o.size !== undefined && !(Number.isInteger(o.size) && o.size >= 1 && o.size <= 4096)) {
-    throw new GanError(`--size must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
+    throw new GanError(`\`size\` must be a whole number of pixels from 1 to 4096 (got ${o.size})`);
   }
   const ck = findCheckpoint(o.run, o.checkpoint, o.root);
-  const { G } = await loadSampler(ck.dir, o.ema);
+  const { G, ema } = await loadSampler(ck.dir, o.ema);
   const res = (G.outputs[0].shape as number[])[1];
-  return { ...ck, G, res, scale: (o.size ?? res) / res };
+  return { ...ck, G, ema, res, scale: (o.size ?? res) / res };
 }
 
 export interface Written {
@@ -90,17 +75,23 @@ export interface Written {
   seeds: number[];
 }
 
-/** One face (n = 1) or a grid of n faces of consecutive seeds, recorded in the image's XMP metadata. */
-export async function sampleToFile(o: OutputOptions & { seed: number; n?: number }): Promise<Written> {
+/**
+ * One face (n = 1) or a grid of n faces of consecutive seeds, recorded in the image's XMP metadata; `trunc`
+ * is the truncation psi (see latent.ts).
+ */
+export async function sampleToFile(o: OutputOptions & { seed: number; n?: number; trunc?: number }): Promise<Written> {
   const ext = checkOut(o.out, STILL_FORMATS);
   const n = o.n ?? 1;
-  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new GanError(`--n must be from 1 to 1024 (got ${n})`);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new GanError(`\`n\` must be from 1 to 1024 (got ${n})`);
+  const psi = o.trunc ?? 1;
+  if (!isTruncation(psi)) throw new GanError(`\`trunc\` must be from 0 (the average face) to 1 (no truncation) (got ${psi})`);
   const g = await openGenerator(o);
   const seeds = Array.from({ length: n }, (_, i) => o.seed + i);
-  const pixels = await sampleSeeds(g.G, seeds);
+  const pixels = await sampleSeeds(g.G, seeds, psi);
   g.G.dispose();
   const img = n === 1 ? { data: pixels, width: g.res, height: g.res } : grid(pixels, n, g.res);
-  const about = `gan sample: run ${g.run}, step ${g.step}, seeds ${seeds.join(',')}` + (n > 1 ? ' (row by row)' : '');
+  const about = `gan sample: run ${g.run}, step ${g.step}, seeds ${seeds.join(',')}` + (n > 1 ? ' (row by row)' : '') +
+    (psi === 1 ? '' : `, truncation ${psi}`);
   writeFileAtomic(o.out, await encodeImage(img, ext, g.scale, about));
   return { file: o.out, run: g.run, step: g.step, seeds };
 }
@@ -109,7 +100,7 @@ export async function sampleToFile(o: OutputOptions & { seed: number; n?: number
 export async function interpolateToFile(o: OutputOptions & { from: number; to: number; steps?: number; delayMs?: number }): Promise<Written> {
   const ext = checkOut(o.out, ['.gif', '.webp', '.png']);
   const steps = o.steps ?? 16;
-  if (!Number.isInteger(steps) || steps < 2 || steps > 512) throw new GanError(`--steps must be from 2 to 512 (got ${steps})`);
+  if (!Number.isInteger(steps) || steps < 2 || steps > 512) throw new GanError(`\`steps\` must be from 2 to 512 (got ${steps})`);
   const g = await openGenerator(o);
   const size = (g.G.inputs[0].shape as number[])[1];
   const [a, b] = [latentOf(o.from, size), latentOf(o.to, size)];

@@ -1,142 +1,29 @@
-// `gan train`: the alternating GAN training loop, with previews, checkpoints and exact resume.
-// The algorithm itself is trainStep and the two steps above it; the rest of the file is bookkeeping.
+// `gan train`: the bookkeeping around the training step (src/step.ts): the run folder, resuming, the
+// step's inputs, threads, logs (train.log, losses.csv, TensorBoard's events), previews, evaluation and
+// checkpoints, and stopping on a signal.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { augment, drawAugment } from './augment.js';
-import {
-  listCheckpoints, readState, removeLeftovers, saveCheckpoint, type CheckpointState,
-} from './checkpoint.js';
-import { loadConfig, type TrainConfig } from './config.js';
+import { writeFileAtomic } from './atomic.js';
+import { drawAugment } from './augment.js';
+import { listCheckpoints, readBest, readState, removeLeftovers, saveCheckpoint, scanCheckpoints, setAside, writeBest, type Checkpoint } from './checkpoint.js';
+import { CollapseWatch, diversity } from './collapse.js';
+import { checkConfig, checkRes, loadConfig, type TrainConfig } from './config.js';
 import type { CropMode } from './data/cache.js';
 import { BatchOrder, openDataset, toFloatBatch, type Dataset } from './data/dataset.js';
-import { writeFileAtomic } from './atomic.js';
 import { GanError } from './errors.js';
 import { scoreGenerator } from './eval.js';
-import { grid, writePng } from './images.js';
-import { fileLogger, say, type Logger } from './log.js';
 import { createGan, gradientSize, restoreGan, sampler, updateEma, type Gan } from './gan.js';
-import { applyDiscriminator } from './model.js';
+import { encodeImage, grid } from './images.js';
+import { acquireLock, LOCK_FILE, type Lock } from './lock.js';
+import { fileLogger, say, type Logger } from './log.js';
+import { checkThreads, defaultThreads, startThreads, trainOn, type StepInputs, type StepStats, type Threads } from './parallel.js';
 import { plotLosses } from './plot.js';
-import {
-  checkThreads, defaultThreads, flatten, meanOf, startThreads, unflatten, type AllReduce, type StepInputs,
-} from './parallel.js';
 import { progress } from './progress.js';
 import { Rng } from './rng.js';
+import { RUN_NAME } from './runs.js';
 import { PREVIEW_SEEDS, sampleSeeds } from './sample.js';
-
-/** Binary cross-entropy on logits: -log σ(x) = softplus(-x) for real, -log(1 - σ(x)) = softplus(x) for fake. */
-const bce = (logits: tf.Tensor, real: boolean) => tf.mean(tf.softplus(real ? tf.neg(logits) : logits));
-
-const generate = (G: tf.LayersModel, z: tf.Tensor) => G.apply(z, { training: true }) as tf.Tensor;
-
-/** What one thread trains on in one step: its slice of the real batch, of both latent batches, and of the
- * augmentation draws (absent without augmentation). */
-export interface Shard {
-  real: tf.Tensor4D;
-  zD: tf.Tensor2D;
-  zG: tf.Tensor2D;
-  aug?: Float32Array;
-}
-
-/** D's logits for images, augmented first when the shard carries augmentation draws (use 0, 1 or 2). */
-function judge(gan: Gan, x: tf.Tensor, shard: Shard, use: number): tf.Tensor {
-  return applyDiscriminator(gan.D, shard.aug ? augment(x as tf.Tensor4D, shard.aug, use) : x);
-}
-
-/**
- * Gradients of `vars` averaged over this thread's shards and, through `allReduce`, over the other threads'.
- * One shard on one thread (training without threads) uses its gradients as they are.
- */
-function averaged(perShard: tf.NamedTensorMap[], vars: tf.Variable[], allReduce?: AllReduce): tf.Tensor[] {
-  if (perShard.length === 1 && !allReduce) return vars.map((v) => perShard[0][v.name]);
-  const flat = perShard.map((grads) => flatten(vars.map((v) => grads[v.name].dataSync() as Float32Array)));
-  const mean = flat.length === 1 ? flat[0] : meanOf(flat);
-  return unflatten(allReduce ? allReduce(mean) : mean, vars);
-}
-
-/**
- * Discriminator step: real images should score 1, fakes 0. The fakes are made outside the gradient
- * function, so nothing flows back into G (PyTorch's fake.detach()), and only D's variables get gradients.
- * Returns [loss, D(x), D(G(z))]: the loss and the mean probability D gives real and fake images.
- */
-export function discriminatorStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): tf.Tensor1D {
-  return tf.tidy(() => {
-    const grads: tf.NamedTensorMap[] = [];
-    const stats: tf.Tensor1D[] = [];
-    for (const shard of shards) {
-      const fake = generate(gan.G, shard.zD);
-      let logits: tf.Tensor[] = [];
-      const d = tf.variableGrads(() => {
-        logits = [judge(gan, shard.real, shard, 0), judge(gan, fake, shard, 1)].map((l) => tf.keep(l)); // for D(x), D(G(z))
-        return bce(logits[0], true).add(bce(logits[1], false)) as tf.Scalar;
-      }, gan.dVars);
-      grads.push(d.grads);
-      stats.push(tf.stack([d.value, ...logits.map((l) => tf.sigmoid(l).mean())]) as tf.Tensor1D);
-      tf.dispose(logits);
-    }
-    gan.optD.apply(averaged(grads, gan.dVars, allReduce));
-    return tf.stack(stats).mean(0) as tf.Tensor1D;
-  });
-}
-
-/** Generator step: fresh fakes that D should score 1. Gradients flow through D, but only G's variables change. */
-export function generatorStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): tf.Scalar {
-  return tf.tidy(() => {
-    const results = shards.map((shard) => tf.variableGrads(() => bce(judge(gan, generate(gan.G, shard.zG), shard, 2), true) as tf.Scalar, gan.gVars));
-    gan.optG.apply(averaged(results.map((r) => r.grads), gan.gVars, allReduce));
-    return tf.stack(results.map((r) => r.value)).mean() as tf.Scalar;
-  });
-}
-
-/** [D loss, G loss, D(x), D(G(z))] */
-export type StepStats = [number, number, number, number];
-
-/**
- * One GAN iteration: a discriminator step on a real and a fake batch, then a generator step on a fresh fake
- * batch. BatchNorm runs in training mode (batch statistics of each shard) and updates its moving averages,
- * which sampling uses. With threads, every thread runs this on its own shard and `allReduce` averages the
- * gradients, so all replicas apply the same update (as PyTorch's DistributedDataParallel).
- */
-export function trainStep(gan: Gan, shards: Shard[], allReduce?: AllReduce): StepStats {
-  const stats = tf.tidy(() => {
-    const [dLoss, dReal, dFake] = tf.unstack(discriminatorStep(gan, shards, allReduce));
-    const gLoss = generatorStep(gan, shards, allReduce);
-    return tf.stack([dLoss, gLoss, dReal, dFake]);
-  });
-  const local = stats.dataSync() as Float32Array;
-  stats.dispose();
-  return Array.from(allReduce ? allReduce(local) : local) as StepStats;
-}
-
-/** The random draws of one step, a pure function of (seed, step): the real batch and both latent batches. */
-export function stepInputs(ds: Dataset, order: BatchOrder, c: TrainConfig, step: number): StepInputs {
-  const idx = order.indices(step);
-  const z = (which: string) => new Rng(c.seed, which, step).normals(c.batch * c.latent);
-  const aug = c.augment ? drawAugment(new Rng(c.seed, 'augment', step), c.batch, c.res) : new Float32Array(0);
-  return { real: toFloatBatch(ds, idx), zD: z('zD'), zG: z('zG'), aug };
-}
-
-/** A step's inputs (or a thread's slice of them) as tensors; the caller disposes them. */
-export function toShard(x: StepInputs, c: TrainConfig): Shard {
-  const n = x.zD.length / c.latent;
-  return {
-    real: tf.tensor4d(x.real, [n, c.res, c.res, 3]),
-    zD: tf.tensor2d(x.zD, [n, c.latent]),
-    zG: tf.tensor2d(x.zG, [n, c.latent]),
-    ...(x.aug.length ? { aug: x.aug } : {}),
-  };
-}
-
-/** One training step on `inputs` (this thread's part of them, with threads); returns the step's figures. */
-export function trainOn(gan: Gan, inputs: StepInputs, c: TrainConfig, allReduce?: AllReduce): StepStats {
-  const shard = toShard(inputs, c);
-  try {
-    return trainStep(gan, [shard], allReduce);
-  } finally {
-    tf.dispose([shard.real, shard.zD, shard.zG]);
-  }
-}
+import { openEvents } from './tensorboard.js';
 
 export interface TrainOptions {
   data?: string; // cache or image folder; built-in faces when absent
@@ -146,7 +33,7 @@ export interface TrainOptions {
   fresh?: boolean;
   overrides?: Partial<TrainConfig>;
   checkpointsDir?: string;
-  /** Replicas training in parallel, one per thread (default: every core on wasm and cpu). */
+  /** Replicas training in parallel, one per thread (default: every core with images to train on, on wasm and cpu). */
   threads?: number;
   /** Stop after this many steps in this call (tests use it to interrupt a run). */
   maxSteps?: number;
@@ -165,26 +52,185 @@ export interface TrainResult {
   gan: Gan; // the caller disposes it
 }
 
-// Config keys a resumed run may change; the others shape the model, the data order or the optimizer.
-const SCHEDULE_KEYS: (keyof TrainConfig)[] = ['epochs', 'previewEvery', 'checkpointEvery', 'keepCheckpoints', 'evalEvery'];
+/** The data, the run folder (new or resumed, locked while this process trains in it), then the training. */
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  checkRes(o.res);
+  const ds = await openDataset(o.data, o.res, { crop: o.crop ?? 'center', quiet: o.quiet, signal: o.signal });
+  try {
+    const run = openRun(o, ds);
+    try {
+      return await trainRun(run, ds, o);
+    } finally {
+      run.lock.release();
+    }
+  } finally {
+    ds.close();
+  }
+}
 
-/** Refuses to resume on other data or resolution; takes the run's config plus schedule overrides. */
-function resumeConfig(state: CheckpointState, ds: Dataset, o: TrainOptions, run: string): TrainConfig {
-  const redo = `use --fresh to start ${run} over, or another --run`;
-  if (state.config.res !== o.res) throw new GanError(`run ${run} was trained at --res ${state.config.res}, not ${o.res}: ${redo}`);
-  if (state.fingerprint !== ds.fingerprint) throw new GanError(`run ${run} was trained on other data (${state.data}): ${redo}`);
-  const c: TrainConfig = { ...loadConfig(o.res), ...state.config }; // keys newer than the checkpoint: defaults
+/** Steps until the run is done, stopped or paused, with its previews, evaluations and checkpoints. */
+async function trainRun(run: Run, ds: Dataset, o: TrainOptions): Promise<TrainResult> {
+  const { c, order, totalSteps } = run;
+  const gan = run.latest ? await restoreGan(c, run.latest.dir) : createGan(c);
+  const stopAt = Math.min(totalSteps, o.maxSteps === undefined ? Infinity : run.step + o.maxSteps);
+  let [step, stopped] = [run.step, false];
+  let out: Outputs | undefined;
+  let threads: Threads | undefined;
+  try {
+    out = outputs(run, gan, ds, o);
+    if (!run.latest) await out.preview(0); // what the untrained generator makes: step 0
+    threads = await startThreads(run.threads, { backend: tf.getBackend(), config: c, checkpoint: run.latest?.dir }, gradientSize(gan));
+    if (threads) run.tell(`training on ${threads.count} threads, ${Math.floor(c.batch / threads.count)}-${Math.ceil(c.batch / threads.count)} images of each batch per thread`);
+    while (step < stopAt && !(stopped = o.signal?.aborted === true)) {
+      const t0 = performance.now();
+      const inputs = stepInputs(ds, order, c, step);
+      const stats = await trainOn(gan, threads ? threads.share(inputs) : inputs, threads?.across);
+      updateEma(gan, c.ema, step);
+      if (!stats.slice(0, 2).every(Number.isFinite)) throw lossFailed(run, step, stats);
+      step++;
+      out.record(step, stats, (performance.now() - t0) / 1000);
+      if (step % c.previewEvery === 0) await out.preview(step);
+      if (c.evalEvery && step % c.evalEvery === 0) await out.evaluate(step);
+      if (step % c.checkpointEvery === 0) await out.checkpoint(step);
+      await new Promise(setImmediate); // let Ctrl-C and other events in between steps
+    }
+    if (step > run.step || !run.latest) {
+      if (step % c.previewEvery !== 0) await out.preview(step);
+      await out.checkpoint(step);
+    }
+  } catch (e) {
+    throw diskFull(e, run, step) ?? e;
+  } finally {
+    out?.close();
+    await threads?.close();
+  }
+  run.tell(stopped
+    ? `stopped at step ${step}; checkpoint written. Run the same command again to resume.`
+    : step >= totalSteps ? `done: ${step} steps; previews in ${path.join(run.dir, 'previews')}` : `paused at step ${step} of ${totalSteps}`);
+  run.log.flush();
+  return { runDir: run.dir, step, totalSteps, resumedFrom: run.step, stopped, gan };
+}
+
+/** The random draws of one step, a pure function of (seed, step): the real batch, both latent batches, and
+ * the augmentation of each batch D judges. */
+export function stepInputs(ds: Dataset, order: BatchOrder, c: TrainConfig, step: number): StepInputs {
+  const z = (which: string) => new Rng(c.seed, which, step).normals(c.batch * c.latent);
+  const aug = (which: string) => drawAugment(new Rng(c.seed, 'augment', which, step), c.batch, c.res);
+  return {
+    real: toFloatBatch(ds, order.indices(step)),
+    zD: z('zD'),
+    zG: z('zG'),
+    ...(c.augment && { aug: { real: aug('real'), fake: aug('fake'), gen: aug('gen') } }),
+    size: c.batch,
+  };
+}
+
+interface Run {
+  name: string;
+  dir: string;
+  c: TrainConfig;
+  order: BatchOrder;
+  totalSteps: number;
+  threads: number;
+  step: number; // where this call starts
+  latest?: Checkpoint; // the checkpoint it resumes from
+  log: Logger;
+  tell(line: string): void; // to the log and the terminal
+  lock: Lock; // on the run folder, released when training ends
+}
+
+/** A default run name from the data's folder name ("My Photos" -> "My-Photos"). */
+export function runNameFrom(data: string, res: number): string {
+  return `${data.replace(/[^\w.-]+/g, '-').replace(/^[.-]+/, '').slice(0, 90) || 'data'}-${res}`;
+}
+
+/** The run folder, made or resumed: its config (checked before anything is written) and its log. */
+function openRun(o: TrainOptions, ds: Dataset): Run {
+  const name = o.run ?? runNameFrom(ds.name, o.res);
+  if (!RUN_NAME.test(name)) throw new GanError(`\`run\` must be a plain name of letters, digits, '_', '.' and '-', not starting with '.' or '-' (got "${name}")`);
+  const dir = path.join(o.checkpointsDir ?? 'checkpoints', name);
+  const lock = acquireLock(dir, 'gan train'); // one process trains in a run folder at a time
+  try {
+    return openLocked(o, ds, name, dir, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+function openLocked(o: TrainOptions, ds: Dataset, name: string, dir: string, lock: Lock): Run {
+  if (o.fresh) for (const f of fs.readdirSync(dir)) if (f !== LOCK_FILE) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  removeLeftovers(dir);
+  const { whole, damaged } = scanCheckpoints(dir);
+  const latest = whole.at(-1);
+  if (!latest && damaged.length) {
+    const d = damaged.at(-1)!;
+    throw new GanError(`run ${name} has no whole checkpoint: ${path.basename(d.dir)} is unreadable (${d.why}); use \`fresh\` to start it over, or another \`run\``);
+  }
+  const notes: string[] = [];
+  for (const d of damaged.filter((d) => d.step > latest!.step)) { // newer than the newest whole one: its step will be trained again
+    notes.push(`checkpoint ${path.basename(d.dir)} is damaged (${d.why}): moved aside to ${path.basename(setAside(d))}; resuming from ${path.basename(latest!.dir)}, the newest whole one`);
+  }
+  const state = latest && readState(latest.dir);
+  const c = state ? resumeConfig(state.config, state.fingerprint, state.data, ds, o, name) : loadConfig(o.res, o.overrides);
+  const threads = o.threads ?? defaultThreads(tf.getBackend(), c.batch);
+  checkThreads(threads, c.batch, tf.getBackend());
+  const order = new BatchOrder(ds.count, c.batch, c.seed);
+  const totalSteps = c.epochs * order.stepsPerEpoch;
+
+  fs.mkdirSync(path.join(dir, 'previews'), { recursive: true });
+  const log = fileLogger(path.join(dir, 'train.log'));
+  const tell = (line: string) => {
+    log.info({ event: 'status' }, line);
+    if (!o.quiet) say(line);
+  };
+  const step = state?.step ?? 0;
+  notes.forEach(tell);
+  tell(latest
+    ? `resuming ${name} at step ${step} of ${totalSteps} (epoch ${order.epochOf(step) + 1} of ${c.epochs})`
+    : `training ${name}: ${ds.count} images at ${c.res}px, batch ${c.batch}, ${totalSteps} steps (${c.epochs} epochs), run folder ${dir}`);
+  return { name, dir, c, order, totalSteps, threads, step, latest, log, tell, lock };
+}
+
+// Config keys a resumed run may change (the learning rates too: the way on after a loss that became NaN); the
+// others shape the model, the loss, the data order or the optimizer's state.
+const SCHEDULE_KEYS: (keyof TrainConfig)[] = ['epochs', 'previewEvery', 'checkpointEvery', 'keepCheckpoints', 'evalEvery', 'lrG', 'lrD'];
+
+/** Refuses to resume on other data, resolution or model; takes the run's config plus schedule overrides. */
+function resumeConfig(saved: TrainConfig, fingerprint: string, data: string, ds: Dataset, o: TrainOptions, run: string): TrainConfig {
+  const redo = `use \`fresh\` to start ${run} over, or another \`run\``;
+  if (saved.res !== o.res) throw new GanError(`run ${run} was trained at \`res\` ${saved.res}, not ${o.res}: ${redo}`);
+  if (fingerprint !== ds.fingerprint) throw new GanError(`run ${run} was trained on other data (${data}): ${redo}`);
+  const c = { ...saved };
   for (const [k, v] of Object.entries(o.overrides ?? {}) as [keyof TrainConfig, unknown][]) {
     if (v === undefined || v === c[k]) continue;
-    if (!SCHEDULE_KEYS.includes(k)) throw new GanError(`run ${run} has ${k} ${c[k]}, not ${v}: ${redo}`);
+    if (!SCHEDULE_KEYS.includes(k)) throw new GanError(`run ${run} has \`${k}\` ${c[k]}, not ${v}: ${redo}`);
     Object.assign(c, { [k]: v });
   }
-  return c;
+  return checkConfig(c);
+}
+
+/** A full disk (or quota) while training, as one line that says what is kept (nothing more is written: the log is on that disk). */
+function diskFull(e: unknown, run: Run, step: number): GanError | undefined {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT' && !/ENOSPC|EDQUOT|no space left|short write|disk full/i.test((e as Error).message)) return undefined;
+  const kept = listCheckpoints(run.dir).at(-1);
+  return new GanError(`the disk is full (${(e as Error).message.split('\n')[0]}): training stopped at step ${step}; ` +
+    (kept ? `the last whole checkpoint (step ${kept.step}) is kept, and the same command goes on from it once there is room` : 'no checkpoint was written yet'), 3);
+}
+
+function lossFailed(run: Run, step: number, [dLoss, gLoss]: StepStats): GanError {
+  run.log.error({ event: 'nan', step, dLoss, gLoss });
+  const kept = listCheckpoints(run.dir).at(-1);
+  const lower = `\`lrG\` ${run.c.lrG / 2}`;
+  return new GanError(`the loss became ${Number.isNaN(dLoss + gLoss) ? 'NaN' : 'infinite'} at step ${step + 1}: training stopped; ` +
+    (kept ? `the last good checkpoint (step ${kept.step}) is kept: run the same command with a lower learning rate (${lower}) to go on from it, ` +
+      'or start over with `fresh`' : `no checkpoint was written yet: start over with a lower learning rate (${lower})`), 3);
 }
 
 const CSV_HEADER = 'step,epoch,d_loss,g_loss,d_real,d_fake,img_per_s';
 const EVAL_HEADER = 'step,face_share,frechet,frechet_floor';
-/** Faces judged by --eval-every (gan eval's default is 1000: figures are comparable only at the same n). */
+/** Faces judged by evalEvery (gan eval's default is 1000: figures are comparable only at the same n). */
 export const EVAL_EVERY_N = 200;
 
 /** Keeps the rows of steps up to `step` (those after the checkpoint will be trained again). */
@@ -194,111 +240,82 @@ function trimCsv(file: string, header: string, step: number): void {
   writeFileAtomic(file, [header, ...rows].join('\n') + '\n');
 }
 
-export async function train(o: TrainOptions): Promise<TrainResult> {
-  const ds = await openDataset(o.data, o.res, { crop: o.crop ?? 'center', quiet: o.quiet, signal: o.signal });
-  const run = o.run ?? `${ds.name}-${o.res}`;
-  if (!/^[\w.-]+$/.test(run)) throw new GanError(`--run must be letters, digits, '.', '_' or '-' (got "${run}")`);
-  const runDir = path.join(o.checkpointsDir ?? 'checkpoints', run);
-  if (o.fresh) fs.rmSync(runDir, { recursive: true, force: true });
-  removeLeftovers(runDir);
-  const latest = listCheckpoints(runDir).at(-1);
-  const state = latest ? readState(latest.dir) : undefined;
-  const c = state ? resumeConfig(state, ds, o, run) : loadConfig(o.res, o.overrides);
-  const order = new BatchOrder(ds.count, c.batch, c.seed);
-  const totalSteps = c.epochs * order.stepsPerEpoch;
-  const threadCount = o.threads ?? defaultThreads(tf.getBackend());
-  checkThreads(threadCount, c.batch, tf.getBackend()); // before anything is written
+type Outputs = ReturnType<typeof outputs>;
 
-  const gan = latest ? await restoreGan(c, latest.dir) : createGan(c);
-  let step = latest ? state!.step : 0;
-  fs.mkdirSync(path.join(runDir, 'previews'), { recursive: true });
-  writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify({ ...c, data: ds.name, fingerprint: ds.fingerprint }, null, 1));
-  const csv = path.join(runDir, 'losses.csv');
-  const evalCsv = path.join(runDir, 'evals.csv');
-  trimCsv(csv, CSV_HEADER, step);
-  if (c.evalEvery) trimCsv(evalCsv, EVAL_HEADER, step);
-  const log: Logger = fileLogger(path.join(runDir, 'train.log'));
-  const resumedFrom = step;
-  const tell = (line: string) => {
-    log.info({ event: 'status' }, line);
-    if (!o.quiet) say(line);
-  };
-  tell(latest
-    ? `resuming ${run} at step ${step} of ${totalSteps} (epoch ${order.epochOf(step) + 1} of ${c.epochs})`
-    : `training ${run}: ${ds.count} images at ${c.res}px, batch ${c.batch}, ${totalSteps} steps (${c.epochs} epochs), run folder ${runDir}`);
-
-  const checkpoint = async (losses?: { d: number; g: number }) => {
-    const dir = await saveCheckpoint(runDir, {
-      G: gan.G,
-      D: gan.D,
-      ema: gan.ema && sampler(gan), // with its standing statistics: the saved model samples right on its own
-      optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
-    }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, dataDir: ds.dir, fingerprint: ds.fingerprint, time: new Date().toISOString(), losses }, c.keepCheckpoints);
-    await plotLosses(csv, path.join(runDir, 'losses.png'), c.evalEvery ? evalCsv : undefined);
-    log.info({ event: 'checkpoint', step, dir });
-  };
-  const preview = async () => {
-    const pixels = await sampleSeeds(sampler(gan), PREVIEW_SEEDS);
-    const img = grid(pixels, PREVIEW_SEEDS.length, c.res, 8);
-    const scale = Math.max(1, Math.floor(128 / c.res)); // small faces are enlarged for viewing
-    await writePng(path.join(runDir, 'previews', `step-${String(step).padStart(8, '0')}.png`), img, scale);
-    await writePng(path.join(runDir, 'previews', 'latest.png'), img, scale);
-  };
-  if (!latest) await preview(); // what the untrained generator makes: step 0
-  const evaluate = async () => {
-    const q = await scoreGenerator(sampler(gan), ds, EVAL_EVERY_N);
-    log.info({ event: 'eval', step, ...q });
-    fs.appendFileSync(evalCsv, `${step},${q.face_share},${q.frechet},${q.frechet_floor}\n`);
-  };
-
-  const threads = await startThreads(threadCount, { backend: tf.getBackend(), config: c, checkpoint: latest?.dir }, gradientSize(gan));
-  if (threads) tell(`training on ${threads.count} threads, ${c.batch / threads.count} images of each batch per thread`);
-  const stopAt = Math.min(totalSteps, o.maxSteps === undefined ? Infinity : step + o.maxSteps);
-  const bar = o.quiet ? undefined : progress('train', totalSteps, { tty: o.tty });
-  let last: { d: number; g: number } | undefined;
+/** What a run writes as it trains: its config, the log and losses.csv each step, previews, evaluations and checkpoints. */
+function outputs(run: Run, gan: Gan, ds: Dataset, o: TrainOptions) {
+  const { c, dir, order } = run;
+  writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...c, data: ds.name, fingerprint: ds.fingerprint }, null, 1));
+  const csv = path.join(dir, 'losses.csv');
+  const evalCsv = path.join(dir, 'evals.csv');
+  trimCsv(csv, CSV_HEADER, run.step);
+  if (c.evalEvery) trimCsv(evalCsv, EVAL_HEADER, run.step);
+  const events = openEvents(dir, { resumedAt: run.latest && run.step });
+  const bar = o.quiet ? undefined : progress('train', run.totalSteps, { tty: o.tty });
+  const watch = new CollapseWatch();
+  const warn = (line?: string) => line && run.tell(line);
+  let best = readBest(dir);
   let imgPerS = 0;
-  let stopped = false;
-  try {
-    while (step < stopAt) {
-      if (o.signal?.aborted) {
-        stopped = true;
-        break;
-      }
-      const t0 = performance.now();
-      const inputs = stepInputs(ds, order, c, step);
-      const [dLoss, gLoss, dReal, dFake] = trainOn(gan, threads ? threads.share(inputs) : inputs, c, threads?.allReduce);
-      updateEma(gan, c.ema, step);
-      if (![dLoss, gLoss].every(Number.isFinite)) {
-        log.error({ event: 'nan', step, dLoss, gLoss });
-        const kept = listCheckpoints(runDir).at(-1);
-        throw new GanError(`the loss became ${Number.isNaN(dLoss + gLoss) ? 'NaN' : 'infinite'} at step ${step + 1}: training stopped; ` +
-          (kept ? `the last good checkpoint (step ${kept.step}) is kept` : 'no checkpoint was written yet') + '. Try a lower --lr.', 3);
-      }
-      step++;
-      const seconds = (performance.now() - t0) / 1000;
+  let losses: { d: number; g: number } | undefined;
+  const out = {
+    record(step: number, [dLoss, gLoss, dReal, dFake]: StepStats, seconds: number) {
       imgPerS = imgPerS ? 0.9 * imgPerS + (0.1 * c.batch) / seconds : c.batch / seconds;
-      last = { d: dLoss, g: gLoss };
+      losses = { d: dLoss, g: gLoss };
       const epoch = order.epochOf(step - 1) + 1;
-      log.info({ step, epoch, d_loss: dLoss, g_loss: gLoss, d_real: dReal, d_fake: dFake, img_per_s: imgPerS });
+      run.log.info({ step, epoch, d_loss: dLoss, g_loss: gLoss, d_real: dReal, d_fake: dFake, img_per_s: imgPerS });
       fs.appendFileSync(csv, `${step},${epoch},${dLoss},${gLoss},${dReal},${dFake},${imgPerS.toFixed(2)}\n`);
+      events.scalars(step, { 'loss/D': dLoss, 'loss/G': gLoss, 'D/real D(x)': dReal, 'D/fake D(G(z))': dFake, 'speed/img_per_s': imgPerS });
       bar?.update(step, { epoch: `${epoch}/${c.epochs}`, D: dLoss.toFixed(3), G: gLoss.toFixed(3), 'D(x)': dReal.toFixed(2),
         'D(G(z))': dFake.toFixed(2), 'img/s': imgPerS.toFixed(1) });
-      if (step % c.previewEvery === 0) await preview();
-      if (c.evalEvery && step % c.evalEvery === 0) await evaluate();
-      if (step % c.checkpointEvery === 0) await checkpoint(last);
-      await new Promise(setImmediate); // let Ctrl-C and other events in between steps
-    }
-  } finally {
-    bar?.stop();
-    await threads?.close();
+      warn(watch.step(step, dFake));
+    },
+    async preview(step: number) {
+      const pixels = await sampleSeeds(sampler(gan), PREVIEW_SEEDS);
+      const img = grid(pixels, PREVIEW_SEEDS.length, c.res, 8);
+      const png = await encodeImage(img, '.png', Math.max(1, Math.floor(128 / c.res))); // small faces enlarged for viewing
+      for (const name of [previewName(step), 'latest.png']) writeFileAtomic(path.join(dir, 'previews', name), png);
+      prunePreviews(path.join(dir, 'previews'), c.previewEvery);
+      const alike = diversity(pixels, PREVIEW_SEEDS.length);
+      events.image(step, 'previews', png);
+      events.scalars(step, { 'samples/diversity': alike });
+      warn(watch.preview(step, alike));
+    },
+    async evaluate(step: number) {
+      const q = await scoreGenerator(sampler(gan), ds, EVAL_EVERY_N);
+      run.log.info({ event: 'eval', step, ...q });
+      fs.appendFileSync(evalCsv, `${step},${q.face_share},${q.frechet},${q.frechet_floor}\n`);
+      events.scalars(step, { 'eval/face_share': q.face_share, 'eval/frechet': q.frechet, 'eval/frechet_floor': q.frechet_floor });
+      if (best && best.frechet <= q.frechet) return;
+      best = { step, frechet: q.frechet };
+      await out.checkpoint(step); // kept as `best` besides the newest ones
+      writeBest(dir, best);
+    },
+    async checkpoint(step: number) {
+      const saved = await saveCheckpoint(dir, {
+        G: gan.G,
+        D: gan.D,
+        ema: gan.ema && sampler(gan), // with its standing statistics: the saved model samples right on its own
+        optimizerState: () => ({ tG: gan.optG.t, tD: gan.optD.t, tensors: { ...gan.optG.state('g'), ...gan.optD.state('d') } }),
+      }, { step, epoch: Math.floor(step / order.stepsPerEpoch), config: c, data: ds.name, dataDir: ds.dir, fingerprint: ds.fingerprint,
+        time: new Date().toISOString(), losses }, c.keepCheckpoints, best?.step);
+      await plotLosses(csv, path.join(dir, 'losses.png'), c.evalEvery ? evalCsv : undefined);
+      run.log.info({ event: 'checkpoint', step, dir: saved });
+    },
+    close() {
+      bar?.stop();
+      events.close();
+    },
+  };
+  return out;
+}
+
+const previewName = (step: number) => `step-${String(step).padStart(8, '0')}.png`;
+const PREVIEWS_KEPT = 10; // the newest, and every tenth preview interval since the start
+
+/** Keeps the newest previews and one in ten of the rest (a long run would write thousands of grids). */
+function prunePreviews(folder: string, every: number): void {
+  const steps = fs.readdirSync(folder).map((f) => /^step-(\d+)\.png$/.exec(f)).filter((m) => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
+  for (const step of steps.slice(0, -PREVIEWS_KEPT)) {
+    if (step % (every * PREVIEWS_KEPT) !== 0) fs.rmSync(path.join(folder, previewName(step)), { force: true });
   }
-  if (step > resumedFrom || !latest) {
-    if (step % c.previewEvery !== 0) await preview();
-    await checkpoint(last);
-  }
-  tell(stopped
-    ? `stopped at step ${step}; checkpoint written. Run the same command again to resume.`
-    : step >= totalSteps ? `done: ${step} steps; previews in ${path.join(runDir, 'previews')}` : `paused at step ${step} of ${totalSteps}`);
-  log.flush();
-  return { runDir, step, totalSteps, resumedFrom, stopped, gan };
 }

@@ -9,7 +9,7 @@ import { initBackend } from '../src/backend.js';
 import { listCheckpoints, loadCheckpoint } from '../src/checkpoint.js';
 import { renderFace } from '../src/data/faces.js';
 import { tempDir } from './fixtures.js';
-import { BIN, gan, messages } from './helpers.js';
+import { BIN, exitOf, gan, ganHere, messages, waitFor } from './helpers.js';
 
 const TINY = ['--res', '16', '--width', '4'];
 
@@ -40,7 +40,7 @@ test('gan train on a folder writes previews and a checkpoint; a rerun with more 
   const meta = await sharp(path.join(runDir, 'previews', 'latest.png')).metadata();
   assert.equal(meta.format, 'png');
 
-  const again = gan([...args, '--epochs', '3'], work);
+  const again = await ganHere([...args, '--epochs', '3'], work);
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /resuming tiny at step 4 of 6/);
   assert.deepEqual(listCheckpoints(runDir).map((c) => c.step), [2, 4, 6]);
@@ -48,9 +48,41 @@ test('gan train on a folder writes previews and a checkpoint; a rerun with more 
   assert.deepEqual(csv.slice(1).map((r) => Number(r.split(',')[0])), [1, 2, 3, 4, 5, 6]);
 
   // other data for the same run is refused
-  const other = gan(['train', ...TINY, '--batch', '8', '--run', 'tiny'], work);
+  const other = await ganHere(['train', ...TINY, '--batch', '8', '--run', 'tiny'], work);
   assert.equal(other.status, 2);
   assert.match(messages(other).join('\n'), /other data/);
+});
+
+test('gan train --loss hinge --spectral-norm trains, and the checkpoint records both', async () => {
+  const work = tempDir();
+  const r = await ganHere(['train', ...TINY, '--batch', '8', '--epochs', '1', '--loss', 'hinge', '--spectral-norm', '--run', 'hinge'], work);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = path.join(work, 'checkpoints', 'hinge');
+  const ck = await loadCheckpoint(listCheckpoints(runDir).at(-1)!.dir);
+  assert.equal(ck.state.step, 256); // 2048 built-in faces in batches of 8
+  assert.equal(ck.state.config.loss, 'hinge');
+  assert.equal(ck.state.config.spectralNorm, true);
+  ck.G.dispose();
+  ck.D!.dispose();
+  tf.dispose(Object.values(ck.optimizer.tensors));
+  const other = await ganHere(['train', ...TINY, '--batch', '8', '--epochs', '2', '--run', 'hinge', '--loss', 'bce'], work);
+  assert.equal(other.status, 2);
+  assert.match(messages(other).at(-1)!, /run hinge has --loss hinge, not bce: use --fresh/);
+});
+
+test('two gan train on one run: the second exits 2 naming the first; a killed one\'s lock is taken over', async () => {
+  const work = tempDir();
+  const args = ['train', ...TINY, '--batch', '4', '--run', 'busy', '--epochs', '100', '--threads', '1'];
+  const first = spawn(process.execPath, [BIN, ...args], { cwd: work, stdio: 'ignore' });
+  const csv = path.join(work, 'checkpoints', 'busy', 'losses.csv');
+  await waitFor(() => fs.existsSync(csv) && fs.readFileSync(csv, 'utf8').split('\n').length > 2, 'the first run to train');
+  const second = await ganHere(args, work);
+  assert.equal(second.status, 2, second.stderr);
+  assert.match(messages(second).at(-1)!, new RegExp(`checkpoints/busy is in use by process ${first.pid} \\(gan train, since .*\\): wait for it or stop it`));
+  first.kill('SIGKILL');
+  await exitOf(first);
+  const after = await ganHere([...args.slice(0, -4), '--epochs', '1', '--threads', '1', '--checkpoint-every', '1000'], work);
+  assert.equal(after.status, 0, after.stderr);
 });
 
 test('SIGTERM stops after the current step with a checkpoint that loads', async () => {
@@ -61,11 +93,10 @@ test('SIGTERM stops after the current step with a checkpoint that loads', async 
   child.stderr.on('data', (d) => (err += d));
   const runDir = path.join(work, 'checkpoints', 'sig');
   // wait for training to be under way (steps logged), then ask it to stop
-  while (!(fs.existsSync(path.join(runDir, 'losses.csv')) && fs.readFileSync(path.join(runDir, 'losses.csv'), 'utf8').split('\n').length > 4)) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const csv = path.join(runDir, 'losses.csv');
+  await waitFor(() => fs.existsSync(csv) && fs.readFileSync(csv, 'utf8').split('\n').length > 4, 'training steps');
   child.kill('SIGTERM');
-  const code = await new Promise((r) => child.on('exit', r));
+  const code = await exitOf(child);
   assert.equal(code, 0, err);
   const step = Number(/stopped at step (\d+)/.exec(err)?.[1]);
   assert.ok(step > 0, err);
@@ -89,10 +120,10 @@ test('kill -9 at any moment leaves the last checkpoint intact', async () => {
     // a checkpoint every step, so the kill often lands in the middle of writing one
     const child = spawn(process.execPath, [BIN, 'train', ...TINY, '--batch', '4', '--run', 'k9', '--epochs', '100',
       '--checkpoint-every', '1'], { cwd: work, stdio: 'ignore' });
-    while (listCheckpoints(runDir).length === 0) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => listCheckpoints(runDir).length > 0, 'a first checkpoint');
     await new Promise((r) => setTimeout(r, delayMs));
     child.kill('SIGKILL');
-    await new Promise((r) => child.on('exit', r));
+    await exitOf(child);
     await assertLoads(runDir);
   }
 });
@@ -109,15 +140,17 @@ test('gan train errors: one line, exit 2, no stack trace', async () => {
     [['--data', path.join(work, 'missing')], /not found/],
     [['--data', empty], /no files/],
     [['--res', '63'], /--res must be one of/],
-    [['--batch', '0'], /batch must be a positive integer/],
+    [['--batch', '0'], /--batch must be a positive integer/],
     [['--lr', 'fast'], /--lr must be a number/],
-    [['--lr', '5'], /learning rate/],
+    [['--lr', '5'], /--lr, a learning rate, must be in/],
+    [['--loss', 'wasserstein'], /--loss must be one of bce, hinge/],
+    [['--arch', 'stylegan'], /--arch must be one of dcgan/],
     [['--run', 'a/b'], /--run must be/],
     [['--run', 'broken'], /unreadable/],
     [['--threads', '0'], /--threads must be/],
-    [['--batch', '63', '--threads', '2'], /does not split evenly/],
+    [['--batch', '8', '--threads', '9'], /--threads 9 is more than the --batch of 8 images/],
   ] as [string[], RegExp][]) {
-    const r = gan(['train', ...TINY, ...args], work);
+    const r = await ganHere(['train', ...TINY, ...args], work);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     const lines = messages(r);
     assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);

@@ -11,7 +11,7 @@ import { Rng } from '../src/rng.js';
 import { disposeGan } from '../src/gan.js';
 import { train } from '../src/train.js';
 import { tempDir } from './fixtures.js';
-import { gan } from './helpers.js';
+import { gan, ganHere } from './helpers.js';
 
 before(async () => {
   await initBackend(process.env.GAN_TEST_BACKEND);
@@ -64,8 +64,22 @@ test('gan eval on a tiny run prints the face share and the Fréchet distance as 
   await Promise.all(Array.from({ length: 40 }, (_, i) =>
     sharp(renderFace(i, 32), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(path.join(photos, `${i}.png`))));
   const r = await train({ data: photos, res: 16, run: 'tiny', maxSteps: 2, threads: 1, quiet: true,
-    overrides: { width: 4, batch: 8, epochs: 1, ema: 0.9, previewEvery: 100, checkpointEvery: 100 } });
+    overrides: { width: 4, batch: 8, epochs: 1, ema: 0.9, previewEvery: 100, checkpointEvery: 100, evalEvery: 2 } });
   disposeGan(r.gan);
+  // evalEvery: the figures at step 2 in evals.csv and the log (20 faces: half the real images)
+  const rows = fs.readFileSync(path.join(r.runDir, 'evals.csv'), 'utf8').trim().split('\n');
+  assert.equal(rows[0], 'step,face_share,frechet,frechet_floor');
+  assert.equal(rows.length, 2);
+  const [step, share, distance, floor] = rows[1].split(',').map(Number);
+  assert.equal(step, 2);
+  assert.ok(share >= 0 && share <= 1 && distance > floor && floor >= 0, rows[1]);
+  const logged = fs.readFileSync(path.join(r.runDir, 'train.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.event === 'eval');
+  assert.deepEqual(logged.map((l) => [l.step, l.frechet]), [[2, distance]]);
+  // the best checkpoint by Fréchet distance is kept and sampled by name
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(r.runDir, 'best.json'), 'utf8')), { step: 2, frechet: distance });
+  const best = await ganHere(['sample', '--run', 'tiny', '--checkpoint', 'best', '--out', 'best.png'], work);
+  assert.equal(best.status, 0, best.stderr);
+  assert.match(best.stderr, /run tiny at step 2/);
   const out = gan(['eval', '--run', 'tiny', '--real', photos, '--n', '64', '--json'], work);
   assert.equal(out.status, 0, out.stderr);
   const scores = JSON.parse(out.stdout);
@@ -73,7 +87,7 @@ test('gan eval on a tiny run prints the face share and the Fréchet distance as 
   assert.ok(scores.face_share >= 0 && scores.face_share <= 1);
   assert.ok(scores.frechet > scores.frechet_floor, `an untrained G is further from the faces than they are from each other: ${out.stdout}`);
   assert.equal(scores.ema, true, 'the moving average is judged when the run has one');
-  const raw = gan(['eval', '--run', 'tiny', '--real', photos, '--n', '64', '--json', '--no-ema'], work);
+  const raw = await ganHere(['eval', '--run', 'tiny', '--real', photos, '--n', '64', '--json', '--no-ema'], work);
   assert.equal(raw.status, 0, raw.stderr);
   const rawScores = JSON.parse(raw.stdout);
   assert.equal(rawScores.ema, false);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { openCache, type Manifest } from '../src/data/cache.js';
 
 export const RED = { r: 200, g: 30, b: 40 };
 
@@ -58,4 +59,14 @@ export async function writeFixtures(dir: string): Promise<{ good: string[]; bad:
   fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image\n');
   fs.writeFileSync(path.join(dir, 'fake.png'), Buffer.from('89504e470d0a1a0a0000', 'hex'));
   return { good: Object.keys(good), bad: ['truncated.jpg', 'empty.jpg', 'notes.txt', 'fake.png'] };
+}
+
+/** A whole cache read at once, with its manifest (for small test caches). */
+export function loadCache(dir: string, memory?: number): { count: number; pixels: Uint8Array; manifest: Manifest } {
+  const cache = openCache(dir, memory);
+  try {
+    return { count: cache.count, pixels: cache.read(Array.from({ length: cache.count }, (_, i) => i)), manifest: cache.manifest };
+  } finally {
+    cache.close();
+  }
 }

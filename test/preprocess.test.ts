@@ -3,12 +3,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { loadCache } from '../src/data/cache.js';
 import type { GanError } from '../src/errors.js';
 import { cropBox } from '../src/data/decode.js';
 import { preprocess } from '../src/data/preprocess.js';
-import { BLUE, RED, tempDir, writeFixtures } from './fixtures.js';
-import { gan, messages } from './helpers.js';
+import { BLUE, loadCache, RED, tempDir, writeFixtures } from './fixtures.js';
+import { gan, ganHere, messages } from './helpers.js';
 
 const RES = 16;
 
@@ -169,7 +168,7 @@ test('gan preprocess: exit 0 with a count of skipped files, fast rerun, one-line
   assert.equal(first.status, 0, first.stderr);
   assert.match(first.stderr, new RegExp(`${good.length} images cached, ${bad.length} skipped`));
   assert.ok(fs.existsSync(path.join(work, 'data', 'faces-16', 'manifest.json')));
-  const again = gan(['preprocess', src, '--res', '16'], work);
+  const again = await ganHere(['preprocess', src, '--res', '16'], work);
   assert.equal(again.status, 0);
   assert.match(again.stderr, /cache hit/);
 
@@ -188,7 +187,7 @@ test('gan preprocess: exit 0 with a count of skipped files, fast rerun, one-line
     ['preprocess', src, '--crop', 'square'],
     ['preprocess', src, '--backend', 'node-gpu'],
   ]) {
-    const r = gan(args, work);
+    const r = await ganHere(args, work);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(messages(r).length, 1, `${args.join(' ')} says one line: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');

@@ -9,7 +9,7 @@ import { sampleToFile, interpolateToFile } from '../src/sample.js';
 import { disposeGan } from '../src/gan.js';
 import { train } from '../src/train.js';
 import { tempDir } from './fixtures.js';
-import { gan, messages } from './helpers.js';
+import { gan, ganHere, messages } from './helpers.js';
 
 let work: string;
 const RES = 16;
@@ -31,8 +31,10 @@ test('the same seed gives a byte-identical PNG, another seed a different face', 
   const a = path.join(work, 'a.png');
   const b = path.join(work, 'b.png');
   const c = path.join(work, 'c.png');
-  for (const f of [a, b]) assert.equal(gan(['sample', '--run', 'tiny', '--seed', '42', '--out', f], work).status, 0);
-  assert.equal(gan(['sample', '--run', 'tiny', '--seed', '43', '--out', c], work).status, 0);
+  // one face from a fresh process, the same again and another in this one
+  assert.equal(gan(['sample', '--run', 'tiny', '--seed', '42', '--out', a], work).status, 0);
+  assert.equal((await ganHere(['sample', '--run', 'tiny', '--seed', '42', '--out', b], work)).status, 0);
+  assert.equal((await ganHere(['sample', '--run', 'tiny', '--seed', '43', '--out', c], work)).status, 0);
   assert.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), 'byte-identical');
   const [pa, pc] = [await raw(a), await raw(c)];
   assert.equal(pa.info.width, RES);
@@ -81,7 +83,7 @@ test('an interpolation of k steps has k frames whose ends are the two seeds\' fa
   assert.deepEqual(await frame(k - 1), ends[1]);
   assert.notDeepEqual(await frame(2), ends[0]);
   for (const ext of ['gif', 'webp']) {
-    const r = gan(['interpolate', '--run', 'tiny', '--from', '42', '--to', '7', '--steps', String(k), '--out', `walk.${ext}`], work);
+    const r = await ganHere(['interpolate', '--run', 'tiny', '--from', '42', '--to', '7', '--steps', String(k), '--out', `walk.${ext}`], work);
     assert.equal(r.status, 0, r.stderr);
     const meta = await sharp(path.join(work, `walk.${ext}`), { animated: true }).metadata();
     assert.equal(meta.pages, k);
@@ -89,8 +91,31 @@ test('an interpolation of k steps has k frames whose ends are the two seeds\' fa
   }
 });
 
-test('gan runs lists the runs, also as JSON', () => {
-  const r = gan(['runs', '--json'], work);
+test('--trunc: psi 1 is the face without it, byte for byte; psi 0 the one average face of every seed; psi 0.5 between', async () => {
+  const file = (name: string) => path.join(work, `trunc-${name}.png`);
+  const run = async (name: string, ...args: string[]) => {
+    const r = await ganHere(['sample', '--run', 'tiny', '--out', file(name), ...args], work);
+    assert.equal(r.status, 0, r.stderr);
+    return (await raw(file(name))).data;
+  };
+  const plain = await run('plain', '--seed', '42');
+  await run('one', '--seed', '42', '--trunc', '1');
+  assert.ok(fs.readFileSync(file('one')).equals(fs.readFileSync(file('plain'))));
+  const half = await run('half', '--seed', '42', '--trunc', '0.5');
+  const zero = await run('zero', '--seed', '42', '--trunc', '0');
+  assert.deepEqual(await run('zero43', '--seed', '43', '--trunc', '0'), zero);
+  assert.notDeepEqual(half, plain);
+  assert.notDeepEqual(half, zero);
+  assert.match((await sharp(file('half')).metadata()).xmp!.toString(), /seeds 42, truncation 0.5/);
+  for (const [psi, why] of [['1.5', /--trunc must be from 0 \(the average face\) to 1/], ['-0.1', /--trunc must be from 0/], ['x', /--trunc must be a number/]] as const) {
+    const r = await ganHere(['sample', '--run', 'tiny', '--trunc', psi, '--out', file('bad')], work);
+    assert.equal(r.status, 2);
+    assert.match(messages(r).join('\n'), why);
+  }
+});
+
+test('gan runs lists the runs, also as JSON', async () => {
+  const r = await ganHere(['runs', '--json'], work);
   assert.equal(r.status, 0);
   const runs = JSON.parse(r.stdout);
   assert.deepEqual(runs.map((x: { name: string }) => x.name), ['tiny', 'older']);
@@ -98,11 +123,11 @@ test('gan runs lists the runs, also as JSON', () => {
   assert.equal(runs[0].res, RES);
   assert.deepEqual(runs[0].checkpoints, listCheckpoints(path.join('checkpoints', 'tiny')).map((c) => c.step));
   assert.ok(fs.existsSync(path.join(work, runs[0].preview)));
-  const table = gan(['runs'], work);
+  const table = await ganHere(['runs'], work);
   assert.match(table.stdout, /^tiny\s+16px\s+step 4/m);
 });
 
-test('sample errors: one line, exit 2, no stack trace', () => {
+test('sample errors: one line, exit 2, no stack trace', async () => {
   const empty = tempDir();
   fs.mkdirSync(path.join(work, 'broken', 'ckpt-00000001', 'generator'), { recursive: true });
   fs.writeFileSync(path.join(work, 'broken', 'ckpt-00000001', 'state.json'), '{"step": 1, "config": {"res": 16}, "time": "2000"}');
@@ -121,7 +146,7 @@ test('sample errors: one line, exit 2, no stack trace', () => {
     [['interpolate', '--run', 'tiny', '--from', '1', '--to', '2', '--steps', '1', '--out', 'x.gif'], work, /--steps/],
   ];
   for (const [args, cwd, why] of cases) {
-    const r = gan(args, cwd);
+    const r = await ganHere(args, cwd);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     const lines = messages(r);
     assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);

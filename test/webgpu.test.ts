@@ -5,14 +5,16 @@ import * as path from 'node:path';
 import { before, test, type TestContext } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { initBackend } from '../src/backend.js';
+import { initBackend, releaseBackend } from '../src/backend.js';
 import { saveCheckpoint } from '../src/checkpoint.js';
 import { loadConfig, type TrainConfig } from '../src/config.js';
 import { BatchOrder, type Dataset } from '../src/data/dataset.js';
 import { renderFaces } from '../src/data/faces.js';
 import { createGan, disposeGan, loadSampler, restoreGan, sampler, updateEma, type Gan } from '../src/gan.js';
 import { sampleSeeds } from '../src/sample.js';
-import { discriminatorStep, generatorStep, stepInputs, toShard, train } from '../src/train.js';
+import { imagesInMemory } from '../src/data/source.js';
+import { trainOn } from '../src/parallel.js';
+import { stepInputs, train } from '../src/train.js';
 import { tempDir } from './fixtures.js';
 import { gan } from './helpers.js';
 import { useSwiftShader } from './swiftshader.js';
@@ -124,19 +126,12 @@ test('the stock kernels training uses on webgpu (BatchNorm, LeakyReLU, softplus,
 /** A tiny GAN on the built-in faces: res 16, width 4, batch 8. */
 function tiny(ema = 0): { c: TrainConfig; ds: Dataset; order: BatchOrder } {
   const c = loadConfig(16, { width: 4, batch: 8, ema });
-  const ds = { res: 16, count: 64, pixels: renderFaces(64, 16), name: 'faces', dir: '', fingerprint: 'faces' };
+  const ds = { ...imagesInMemory(16, renderFaces(64, 16)), name: 'faces', dir: '', fingerprint: 'faces' };
   return { c, ds, order: new BatchOrder(ds.count, c.batch, c.seed) };
 }
 
-/** One training step (D, then G) on the current backend; returns [D loss, D(x), D(G(z)), G loss]. */
-async function step(gan: Gan, s: number, t = tiny()): Promise<number[]> {
-  const shard = toShard(stepInputs(t.ds, t.order, t.c, s), t.c);
-  const stats = tf.tidy(() => tf.concat([discriminatorStep(gan, [shard]), generatorStep(gan, [shard]).reshape([1])]));
-  tf.dispose([shard.real, shard.zD, shard.zG]);
-  const out = Array.from(await stats.data());
-  stats.dispose();
-  return out;
-}
+/** One training step (D, then G) on the current backend; returns [D loss, G loss, D(x), D(G(z))]. */
+const step = (gan: Gan, s: number, t = tiny()) => trainOn(gan, stepInputs(t.ds, t.order, t.c, s));
 
 /** Every weight of both networks (BatchNorm statistics included) and the optimizers' moments. */
 async function state(gan: Gan): Promise<Float32Array[]> {
@@ -278,4 +273,17 @@ test('gan sample --backend webgpu on SwiftShader: one warning line, wasm\'s face
   let worst = 0;
   for (let i = 0; i < pixels[0].length; i++) worst = Math.max(worst, Math.abs(pixels[0][i] - pixels[1][i]));
   assert.ok(worst <= 1, `the face differs by up to ${worst} levels`);
+});
+
+test('releaseBackend destroys the GPU device, and webgpu loads again after it (the CLI run in-process)', async (t) => {
+  if (!ready(t)) return;
+  for (let i = 0; i < 2; i++) {
+    await initBackend('webgpu');
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    assert.deepEqual(await on('webgpu', () => tf.square(tf.tensor1d([1, 2, 3]).add(1))), [Float32Array.from([4, 9, 16])]);
+    releaseBackend();
+    const lost = await Promise.race([device.lost, new Promise((r) => setTimeout(() => r(undefined), 10_000))]);
+    assert.equal((lost as GPUDeviceLostInfo | undefined)?.reason, 'destroyed');
+    assert.equal(tf.engine().backendName ?? null, null);
+  }
 });

@@ -17,7 +17,13 @@ interface JpegWasm {
 
 interface Box { left: number; top: number; width: number; height: number }
 
-const MAX_PIXELS = 40e6; // larger JPEGs go to sharp: this decoder's memory never shrinks
+/**
+ * Larger images are skipped: with this many pixels at most, a decoding thread holds at most a few hundred MB
+ * (the crop's pixels in the decoder and in the resampler, 4 bytes a pixel each).
+ */
+export const MAX_PIXELS = 50e6;
+/** Larger files are not read into memory here: sharp reads them from the file, header first. */
+export const READ_LIMIT = 16 * 2 ** 20;
 
 let jpegWasm: WebAssembly.Module | undefined;
 
@@ -50,7 +56,7 @@ class JpegDecoder {
     const info = j.header(file.length);
     if (!info) return undefined;
     const [width, height] = new Int32Array(j.memory.buffer, info, 2);
-    if (width * height > MAX_PIXELS) return undefined; // sharp, with its own limits, and nothing kept here
+    if (width * height > MAX_PIXELS) return undefined; // sharp says why
     const box = cropBox(width, height, crop);
     // null also for a warning (corrupt data, a truncated file): then sharp has the last word
     const rgba = j.decode(box.left, box.top, box.width, box.height);
@@ -67,7 +73,7 @@ let jpegDecoder: JpegDecoder | undefined;
  * libjpeg finds it damaged (then sharp says why).
  */
 export function decodePlainJpeg(input: Uint8Array, res: number, crop: CropMode): Uint8Array | undefined {
-  const decoder = (jpegDecoder ??= new JpegDecoder()); // a missing or broken jpeg.wasm throws: not a bad file
+  const decoder = (jpegDecoder ??= unlessFailed(() => new JpegDecoder())); // a missing or broken jpeg.wasm: not a bad file
   let image;
   try {
     image = decoder.decode(input, crop);
@@ -85,9 +91,26 @@ export function releaseDecoders(): void {
 }
 
 // sharp is loaded on first use: a folder of plain JPEGs never needs it, and loading it costs each decoding
-// thread ~50 ms.
-let sharpModule: Promise<typeof import('sharp')> | undefined;
-const loadSharp = async () => (await (sharpModule ??= import('sharp'))).default;
+// thread ~50 ms. Its cache is off: each file is read once, and the cache would keep files open and pixels.
+let sharpModule: Promise<typeof import('sharp').default> | undefined;
+const loadSharp = () => (sharpModule ??= import('sharp').then((m) => {
+  m.default.cache(false);
+  return m.default;
+}, (e: Error) => {
+  sharpModule = undefined; // tried again for the next file
+  throw new DecoderFailure(`sharp did not load: ${e.message}`);
+}));
+
+/** A decoder that could not be loaded: says nothing about the file, which is tried again next run. */
+export class DecoderFailure extends Error {}
+
+function unlessFailed<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (e) {
+    throw new DecoderFailure(`the JPEG decoder did not load: ${(e as Error).message}`);
+  }
+}
 
 /**
  * The square to keep, in display orientation: the largest centred square, or CelebA's standard DCGAN crop
@@ -130,9 +153,12 @@ export function isPlainJpeg(b: Uint8Array): boolean {
   return false;
 }
 
-/** A file's bytes (valid until the next call) with its size and modification time when it was read. */
+/**
+ * A file's bytes (valid until the next call), or none if it is over READ_LIMIT, with its size and
+ * modification time when it was opened.
+ */
 export interface Source {
-  bytes: Uint8Array;
+  bytes?: Uint8Array;
   size: number;
   mtimeMs: number;
 }
@@ -140,14 +166,16 @@ export interface Source {
 let readBuffer = Buffer.alloc(0);
 
 /**
- * Reads a whole file into a buffer kept from call to call: on a decoding thread, which has nothing else to do
- * meanwhile. Its size and time come from the same open file, so the manifest records what was decoded.
+ * Reads a file of at most READ_LIMIT bytes whole into a buffer kept from call to call: on a decoding thread,
+ * which has nothing else to do meanwhile. Its size and time come from the same open file, so the manifest
+ * records what was decoded.
  */
 export function readSource(file: string): Source {
   const fd = fs.openSync(file, 'r');
   try {
     const { size, mtimeMs } = fs.fstatSync(fd);
-    if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(Math.max(size, 2 * readBuffer.length));
+    if (size > READ_LIMIT) return { size, mtimeMs };
+    if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(Math.min(READ_LIMIT, Math.max(size, 2 * readBuffer.length)));
     let got = 0;
     while (got < size) {
       const n = fs.readSync(fd, readBuffer, got, size - got, got);
@@ -160,14 +188,19 @@ export function readSource(file: string): Source {
   }
 }
 
-/** An image file's bytes to RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image. */
-export async function decodeImage(input: Uint8Array, res: number, crop: CropMode): Promise<Uint8Array> {
+/**
+ * An image (a file's bytes, or a file's path: sharp reads the header, and no more unless it is an image) to
+ * RGB uint8 [res, res, 3]; throws with a short reason when it is not a readable image.
+ */
+export async function decodeImage(input: Uint8Array | string, res: number, crop: CropMode): Promise<Uint8Array> {
   if (input.length === 0) throw new Error('empty file');
-  const fast = isPlainJpeg(input) ? decodePlainJpeg(input, res, crop) : undefined;
+  const fast = typeof input !== 'string' && isPlainJpeg(input) ? decodePlainJpeg(input, res, crop) : undefined;
   if (fast) return fast;
   // failOn 'truncated' rejects a cut-off JPEG instead of padding it with grey.
-  const image = (await loadSharp())(input, { failOn: 'truncated', pages: 1 });
-  const meta = await image.metadata();
+  const image = (await loadSharp())(input, { failOn: 'truncated', pages: 1, limitInputPixels: MAX_PIXELS });
+  const meta = await image.metadata().catch((e: Error) => {
+    throw /exceeds pixel limit/.test(e.message) ? new Error(`over the ${MAX_PIXELS / 1e6}-megapixel limit: scale it down`) : e;
+  });
   const { width, height } = meta.autoOrient;
   if (!width || !height) throw new Error('no image size');
   const box = cropBox(width, height, crop);
@@ -182,12 +215,27 @@ export async function decodeImage(input: Uint8Array, res: number, crop: CropMode
   return resizeCrop(pixels, box.width, { left: 0, top: 0, width: box.width }, res);
 }
 
+/** Why a file is not in the cache; `retry` when the reason may pass (the file is tried again next run). */
+export interface Skip {
+  reason: string;
+  retry?: true;
+}
+
+// Failures that say nothing about the file.
+const TEMPORARY = new Set(['EACCES', 'EPERM', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'ESTALE', 'ENOENT']);
+
+export function skipOf(e: unknown): Skip {
+  const reason = String((e as Error)?.message ?? e).split('\n')[0];
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return e instanceof DecoderFailure || (code !== undefined && TEMPORARY.has(code)) ? { reason, retry: true } : { reason };
+}
+
 /** One chunk of files, decoded: their pixels in order, the size and time each was read at, and skip reasons. */
 export interface Chunk {
   start: number;
   pixels: Uint8Array<ArrayBuffer>;
   stats: Float64Array<ArrayBuffer>; // size, mtimeMs per file
-  skipped: (string | null)[];
+  skipped: (Skip | null)[];
 }
 
 function statOf(file: string): [number, number] {
@@ -200,25 +248,46 @@ function statOf(file: string): [number, number] {
 }
 
 /**
- * Decodes chunks of `files`, taking the next chunk's number from a counter shared by every decoding thread
+ * Shared by the decoding threads: [0] the next chunk to take, [1] how many chunks may be taken so far (the
+ * cache's writing lets them run only so far ahead of it), -1 once decoding is over.
+ */
+export type Counter = Int32Array<SharedArrayBuffer>;
+
+/** A decoding thread's way to wait until chunk c may be taken: false once decoding is over. */
+export type MayTake = (c: number) => boolean | Promise<boolean>;
+
+/** MayTake for a worker, which has nothing else to do: it sleeps until the counter lets it on. */
+export function waitFor(counter: Counter): MayTake {
+  return (c) => {
+    for (;;) {
+      const allowed = Atomics.load(counter, 1);
+      if (allowed < 0) return false;
+      if (c < allowed) return true;
+      Atomics.wait(counter, 1, allowed);
+    }
+  };
+}
+
+/**
+ * Decodes chunks of `files`, taking the next chunk's number from the counter shared by every decoding thread
  * (so none waits for another), and hands each chunk to `send`, until none is left. It yields to the event
  * loop between chunks: the main thread decodes too, and has messages to read meanwhile.
  */
-export async function decodeChunks(files: string[], counter: SharedArrayBuffer, chunk: number, res: number, crop: CropMode,
-  send: (c: Chunk) => void): Promise<void> {
-  const next = new Int32Array(counter);
+export async function decodeChunks(files: string[], counter: Counter, chunk: number, res: number, crop: CropMode,
+  send: (c: Chunk) => void, mayTake: MayTake): Promise<void> {
   const size = res * res * 3;
-  for (let start = Atomics.add(next, 0, 1) * chunk; start < files.length; start = Atomics.add(next, 0, 1) * chunk) {
+  for (let n = Atomics.add(counter, 0, 1); n * chunk < files.length && await mayTake(n); n = Atomics.add(counter, 0, 1)) {
+    const start = n * chunk;
     const part = files.slice(start, start + chunk);
     const c: Chunk = { start, pixels: new Uint8Array(part.length * size), stats: new Float64Array(part.length * 2), skipped: [] };
     for (const [k, file] of part.entries()) {
       let source: Source | undefined;
       try {
         source = readSource(file);
-        c.pixels.set(await decodeImage(source.bytes, res, crop), k * size);
+        c.pixels.set(await decodeImage(source.bytes ?? file, res, crop), k * size);
         c.skipped.push(null);
       } catch (e) {
-        c.skipped.push(String((e as Error)?.message ?? e).split('\n')[0]);
+        c.skipped.push(skipOf(e));
       }
       c.stats.set(source ? [source.size, source.mtimeMs] : statOf(file), 2 * k); // as read, or as listed
     }

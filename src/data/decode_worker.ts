@@ -3,11 +3,11 @@
 // message is read.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CropMode } from './cache.js';
-import { decodeChunks } from './decode.js';
+import { decodeChunks, waitFor, type Counter } from './decode.js';
 
 const { res, crop } = workerData as { res: number; crop: CropMode };
 
-parentPort!.on('message', async ({ files, counter, chunk }: { files: string[]; counter: SharedArrayBuffer; chunk: number }) => {
-  await decodeChunks(files, counter, chunk, res, crop, (c) => parentPort!.postMessage(c, [c.pixels.buffer, c.stats.buffer]));
+parentPort!.on('message', async ({ files, counter, chunk }: { files: string[]; counter: Counter; chunk: number }) => {
+  await decodeChunks(files, counter, chunk, res, crop, (c) => parentPort!.postMessage(c, [c.pixels.buffer, c.stats.buffer]), waitFor(counter));
   parentPort!.postMessage('done');
 });

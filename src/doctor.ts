@@ -65,6 +65,12 @@ export async function doctor(): Promise<DoctorReport> {
   };
 }
 
+const GPU_DRIVERS: Record<string, string> = {
+  linux: 'its Vulkan driver (NVIDIA: the proprietary driver; AMD, Intel: mesa-vulkan-drivers) and the Vulkan loader, libvulkan1',
+  darwin: 'Metal, part of macOS',
+  win32: 'its vendor\'s driver (D3D12)',
+};
+
 /** The report for a person: one section per question. */
 export function formatDoctor(r: DoctorReport): string {
   const lines = [`node ${r.node} on ${r.platform} ${r.arch}: ${r.cpus} cores (${r.cpu}), ${r.memoryGiB} GiB memory`, '', 'backends, best first:'];
@@ -85,6 +91,7 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`  Vulkan loader: ${r.vulkan.loader ?? 'libvulkan.so.1 not found (Debian/Ubuntu: apt install libvulkan1)'}`);
     lines.push(`  Vulkan drivers${r.vulkan.override ? ' (from VK_ICD_FILENAMES/VK_DRIVER_FILES)' : ''}: ${r.vulkan.drivers.join(', ') || 'none installed'}`);
   }
+  if (!r.gpu.adapters.some((a) => !a.software)) lines.push(`  for a GPU: ${GPU_DRIVERS[r.platform] ?? 'a GPU driver with Vulkan, Metal or D3D12'}`);
   lines.push('', 'CUDA and cuDNN (for tfjs-node-gpu: libtensorflow 2.9 needs CUDA 11.2 and cuDNN 8.1):');
   lines.push(`  NVIDIA GPUs: ${r.cuda.gpus.join(', ') || 'none found'}`);
   for (const l of r.cuda.libraries) lines.push(`  ${l.name}: ${l.path ? `${l.path}${l.version ? ` (${l.version})` : ''}` : 'not found'}`);

@@ -132,7 +132,7 @@ export async function probeBackends(only?: BackendName): Promise<Probe> {
   for (const b of BACKENDS) {
     if (only && b.name !== only) continue;
     const missing = (probe.missing[b.name] = b.pkgs.filter((p) => !installed(p)));
-    if (missing.length) probe.available[b.name] = missing.length === b.pkgs.length ? 'not installed' : `${missing.join(', ')} not installed`;
+    if (missing.length) probe.available[b.name] = missing.length === b.pkgs.length ? 'not installed' : `npm package ${missing.join(', ')} not installed`;
     else if (b.name === 'node-gpu') probe.available[b.name] = cudaStatus((probe.cuda = probeCuda()));
     else if (b.name === 'webgpu') probe.available[b.name] = adapterStatus((probe.adapters = await probeAdapters()));
     else probe.available[b.name] = true;

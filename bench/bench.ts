@@ -1,10 +1,11 @@
 // `npm run bench`: how fast gan trains and preprocesses here, beside the peers (PyTorch, PIL) in the same run.
 // Prints one JSON line per measure. A benchmark, not a test: it is not part of npm test.
-//   npm run bench -- [--res 32,64,128] [--batch 64] [--iters N] [--runs N] [--threads N] [--backend NAME] [--profile] [--soak N]
+//   npm run bench -- [--res 32,64,128] [--batch 64[,256]] [--iters N] [--runs N] [--threads N] [--backend NAME] [--profile] [--soak N]
 //                    [--gan-train STEPS] [--skip-peers] [--only preprocess|train]
 // Training: each run times our bare loop on N threads and on one (threads_scaling), then the PyTorch peer
 // tuned and with its defaults, back to back; ratios are medians over the runs (3, one at res 128) of ratios
-// within a run. Then `gan train` itself at res 64 beside the bare loop at its batch.
+// within a run, at the first batch (other batches, 256 by default on a GPU backend, are timed once). Then `gan
+// train` itself at res 64 beside the bare loop at its batch.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,7 +13,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/backend.js';
+import { initBackend, releaseBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config.js';
 import { BatchOrder, openDataset, type Dataset } from '../src/data/dataset.js';
 import { preprocess } from '../src/data/preprocess.js';
@@ -30,7 +31,7 @@ const PYTHON = '/usr/bin/python3';
 const { values: args } = parseArgs({
   options: {
     res: { type: 'string', default: '32,64,128' },
-    batch: { type: 'string', default: '64' },
+    batch: { type: 'string' }, // default 64, and 256 too on a GPU backend
     iters: { type: 'string' },
     runs: { type: 'string' }, // default 3, 1 at res 128 (a run takes minutes there)
     'gan-train': { type: 'string', default: '200' }, // steps of `gan train` at res 64 (0: not timed)
@@ -44,7 +45,6 @@ const { values: args } = parseArgs({
 });
 
 if (args.only !== undefined && !['preprocess', 'train'].includes(args.only)) throw new Error(`--only preprocess or --only train (got ${args.only})`);
-const BATCH = Number(args.batch);
 const print = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 
@@ -76,7 +76,7 @@ async function trainer(res: number, threadCount: number, batch: number) {
 }
 
 /** img/s of the bare training loop, timed after two warm-up steps. */
-async function trainSpeed(res: number, threadCount: number, iters: number, batch = BATCH): Promise<number> {
+async function trainSpeed(res: number, batch: number, threadCount: number, iters: number): Promise<number> {
   const t = await trainer(res, threadCount, batch);
   try {
     for (let i = 0; i < 2; i++) await t.step();
@@ -92,8 +92,8 @@ async function trainSpeed(res: number, threadCount: number, iters: number, batch
  * Kernel times of one step on the main thread (tf.profile), the convolutions by shape; on wasm also with the
  * direct convolution kernels instead of Winograd's, to show what those pay.
  */
-async function profile(res: number, threadCount: number) {
-  const t = await trainer(res, threadCount, BATCH);
+async function profile(res: number, batch: number, threadCount: number) {
+  const t = await trainer(res, threadCount, batch);
   const wasm = tf.getBackend() === 'wasm' ? tf.backend() as BackendWasm : undefined;
   try {
     for (let i = 0; i < 2; i++) await t.step();
@@ -118,8 +118,8 @@ async function profile(res: number, threadCount: number) {
 }
 
 /** RSS and the tensor count over `iterations` steps (printed every 50). */
-async function soak(res: number, threadCount: number, iterations: number) {
-  const t = await trainer(res, threadCount, BATCH);
+async function soak(res: number, batch: number, threadCount: number, iterations: number) {
+  const t = await trainer(res, threadCount, batch);
   try {
     for (let i = 0; i < 2; i++) await t.step();
     const rss = [rssMb()];
@@ -142,7 +142,7 @@ async function soak(res: number, threadCount: number, iterations: number) {
 async function ganTrainSpeed(res: number, steps: number, threadCount: number) {
   const { batch } = loadConfig(res);
   const iters = Math.max(5, Math.round(steps / 10));
-  const before = await trainSpeed(res, threadCount, iters, batch);
+  const before = await trainSpeed(res, batch, threadCount, iters);
   const [cwd, dir] = [process.cwd(), fs.mkdtempSync(path.join(os.tmpdir(), 'gan-bench-train-'))];
   process.chdir(dir);
   try {
@@ -151,7 +151,7 @@ async function ganTrainSpeed(res: number, steps: number, threadCount: number) {
     const r = await train({ res, maxSteps: steps, threads: threadCount, quiet: true });
     const seconds = (performance.now() - t0) / 1000;
     disposeGan(r.gan);
-    const bare = (before + await trainSpeed(res, threadCount, iters, batch)) / 2;
+    const bare = (before + await trainSpeed(res, batch, threadCount, iters)) / 2;
     const ganTrain = (batch * steps) / seconds;
     print({ measure: 'gan_train', res, batch, steps, threads: threadCount, img_per_s: +ganTrain.toFixed(2), bare_img_per_s: +bare.toFixed(2),
       ratio_to_bare: +(ganTrain / bare).toFixed(3) });
@@ -200,9 +200,13 @@ const hasTorch = () => spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignor
 
 async function main() {
   const backend = await initBackend(args.backend);
+  const batches = (args.batch ?? (backend.on ? '64,256' : '64')).split(',').map(Number);
+  const BATCH = batches[0]; // the peers' batch
   const threads = args.threads ? Number(args.threads) : defaultThreads(tf.getBackend(), BATCH);
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, load: os.loadavg().map((l) => +l.toFixed(2)) };
-  print({ measure: 'setup', backend: backend.name, threads, ...machine });
+  // where the backend runs on a GPU: its name; on a software adapter (SwiftShader) the figures are CPU figures
+  const device = backend.on ? { on: backend.on, ...(backend.software ? { software: true } : {}) } : {};
+  print({ measure: 'setup', backend: backend.name, ...device, threads, ...machine });
   if (args.only !== 'train') await preprocessSpeed(); // first, in a process as fresh as a `gan preprocess`
   if (args.only === 'preprocess') return;
 
@@ -212,11 +216,11 @@ async function main() {
   for (const res of args.res!.split(',').map(Number)) {
     const iters = Number(args.iters ?? (res <= 32 ? 10 : res <= 64 ? 5 : 3));
     const runs = Number(args.runs ?? (res <= 64 ? 3 : 1));
-    if (args.profile) await profile(res, threads);
+    if (args.profile) await profile(res, BATCH, threads);
     const rounds: { ours: number; one: number; peer: Record<string, Record<string, unknown> | undefined> }[] = [];
     for (let run = 1; run <= runs; run++) {
-      const ours = await trainSpeed(res, threads, iters);
-      const one = threads > 1 ? await trainSpeed(res, 1, iters) : ours;
+      const ours = await trainSpeed(res, BATCH, threads, iters);
+      const one = threads > 1 ? await trainSpeed(res, BATCH, 1, iters) : ours;
       const peer: Record<string, Record<string, unknown> | undefined> = {};
       if (peers) {
         const argv = ['bench', '--res', String(res), '--batch', String(BATCH), '--iters', String(iters)];
@@ -228,7 +232,7 @@ async function main() {
       print({ measure: 'train_run', res, run, img_per_s: round(ours), img_per_s_1_thread: round(one),
         ...Object.fromEntries(Object.entries(peer).map(([k, p]) => [`peer_${k}`, p?.img_per_s])) });
     }
-    print({ measure: 'train', backend: backend.name, threads, res, batch: BATCH, iters, runs, [`img_per_s_${res}`]: round(median(rounds.map((r) => r.ours))),
+    print({ measure: 'train', backend: backend.name, ...device, threads, res, batch: BATCH, iters, runs, [`img_per_s_${res}`]: round(median(rounds.map((r) => r.ours))),
       [`img_per_s_${res}_1_thread`]: round(median(rounds.map((r) => r.one))), threads_scaling: round(median(rounds.map((r) => r.ours / r.one))), [`rss_mb_${res}`]: rssMb() });
     for (const variant of peers ? ['tuned', 'defaults'] : []) {
       const ok = rounds.filter((r) => r.peer[variant]);
@@ -236,9 +240,13 @@ async function main() {
       print({ measure: 'peer', variant, ...ok[0].peer[variant], img_per_s: round(median(ok.map((r) => r.peer[variant]!.img_per_s as number))),
         [`ratio_${res}`]: round(median(ok.map((r) => r.ours / (r.peer[variant]!.img_per_s as number)))) });
     }
+    for (const batch of batches.slice(1)) {
+      print({ measure: 'train', backend: backend.name, ...device, threads, res, batch, iters, [`img_per_s_${res}`]: round(await trainSpeed(res, batch, threads, iters)), [`rss_mb_${res}`]: rssMb() });
+    }
   }
-  if (args.soak) await soak(64, threads, Number(args.soak));
+  if (args.soak) await soak(64, BATCH, threads, Number(args.soak));
   if (Number(args['gan-train'])) await ganTrainSpeed(64, Number(args['gan-train']), threads);
 }
 
 await main();
+releaseBackend();

@@ -31,13 +31,19 @@ function num(name: string) {
 
 const resOption = () => new Option('--res <px>', `image size: ${RESOLUTIONS.join(', ')}`).default(64).argParser(int('--res'));
 
+/** Lets go of the backend (a GPU device) when the command ends; set once a command has loaded one. */
+let release: (() => void) | undefined;
+
 /** Every command that computes goes through the backend layer: --backend, and one line saying which backend and why. */
 function withBackend(cmd: Command): Command {
   return cmd
-    .option('--backend <name>', 'node-gpu, node, wasm or cpu (default: the best one installed)')
+    .option('--backend <name>', 'node-gpu, webgpu, node, wasm or cpu (default: the best one that works here)')
     .hook('preAction', async (c) => {
-      const { initBackend } = await import('./backend.js');
-      say((await initBackend(c.opts().backend)).line);
+      const backend = await import('./backend.js');
+      const choice = await backend.initBackend(c.opts().backend);
+      release = backend.releaseBackend;
+      say(choice.line);
+      if (choice.warning) say(choice.warning);
     });
 }
 
@@ -237,6 +243,15 @@ function program(): Command {
       for (const r of rows) terminal.out(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
     });
 
+  cmd.command('doctor')
+    .description('what gan sees here: Node, cores, memory, each backend and why it can or cannot be used, GPU adapters, CUDA; and what gan train would use')
+    .option('--json', 'one JSON object on stdout')
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import('./doctor.js');
+      const r = await doctor();
+      terminal.out(o.json ? JSON.stringify(r) + '\n' : formatDoctor(r));
+    });
+
   return cmd;
 }
 
@@ -261,5 +276,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     say(`gan: internal error: ${(e as Error).message}` + (process.env.GAN_DEBUG ? `\n${(e as Error).stack}` : ' (GAN_DEBUG=1 shows the stack)'));
     return 1;
+  } finally {
+    release?.();
   }
 }

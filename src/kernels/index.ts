@@ -1,6 +1,6 @@
-// Kernels we register on the wasm backend: what tfjs-backend-wasm 4.22 lacks or runs slowly in training,
-// each tested against the cpu backend. They sit below the model: the layers stay plain tfjs, and other
-// backends keep their own kernels.
+// Kernels we register per backend, each tested against the cpu backend. They sit below the model: the layers
+// stay plain tfjs, and other backends keep their own kernels. Here those of wasm: what tfjs-backend-wasm 4.22
+// lacks or runs slowly in training; webgpu's are in ./webgpu/.
 import * as tf from '@tensorflow/tfjs';
 import { conv2d, conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
 import { shareData, tile } from './copies.js';
@@ -8,6 +8,8 @@ import { GRADIENTS } from './gradients.js';
 import { addBias, leakyRelu, OPS, tanh } from './ops.js';
 import { leadingReduce } from './reduce.js';
 import { compile, replaceWasmKernel, type Kernel } from './wasm.js';
+
+export { registerWebGpuKernels } from './webgpu/index.js';
 
 const KERNELS: [string, (original: Kernel) => Kernel][] = [
   ['Conv2D', () => conv2d], // XNNPACK there: half the speed without fused multiply-add

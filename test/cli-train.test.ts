@@ -9,7 +9,7 @@ import { initBackend } from '../src/backend.js';
 import { listCheckpoints, loadCheckpoint } from '../src/checkpoint.js';
 import { renderFace } from '../src/data/faces.js';
 import { tempDir } from './fixtures.js';
-import { BIN, exitOf, gan, ganHere, messages, waitFor } from './helpers.js';
+import { assertOneLineErrors, BIN, exitOf, gan, ganHere, messages, waitFor } from './helpers.js';
 
 const TINY = ['--res', '16', '--width', '4'];
 
@@ -136,7 +136,7 @@ test('gan train errors: one line, exit 2, no stack trace', async () => {
   const broken = path.join(work, 'checkpoints', 'broken', 'ckpt-00000002');
   fs.mkdirSync(broken, { recursive: true });
   fs.writeFileSync(path.join(broken, 'state.json'), '{"step": 2, "conf');
-  for (const [args, why] of [
+  await assertOneLineErrors(([
     [['--data', path.join(work, 'missing')], /not found/],
     [['--data', empty], /no files/],
     [['--res', '63'], /--res must be one of/],
@@ -149,11 +149,5 @@ test('gan train errors: one line, exit 2, no stack trace', async () => {
     [['--run', 'broken'], /unreadable/],
     [['--threads', '0'], /--threads must be/],
     [['--batch', '8', '--threads', '9'], /--threads 9 is more than the --batch of 8 images/],
-  ] as [string[], RegExp][]) {
-    const r = await ganHere(['train', ...TINY, ...args], work);
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-    const lines = messages(r);
-    assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(lines[0], why);
-  }
+  ] as [string[], RegExp][]).map(([args, why]) => [['train', ...TINY, ...args], why]), work);
 });

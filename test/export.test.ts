@@ -14,7 +14,7 @@ import { loadSampler } from '../src/gan.js';
 import { findCheckpoint } from '../src/runs.js';
 import { latents, sampleSeeds } from '../src/sample.js';
 import { tempDir } from './fixtures.js';
-import { BIN, exitOf, gan, ganHere, messages, waitFor } from './helpers.js';
+import { assertOneLineErrors, BIN, exitOf, gan, ganHere, messages, waitFor } from './helpers.js';
 import { tinyRun } from './tiny.js';
 
 let work: string;
@@ -142,13 +142,7 @@ test('export errors: one line, exit 2 (in this process, and once as a command)',
     [['serve', 'mine'], /has no index.html/],
     [['serve', 'served', '--port', '70000'], /--port must be from 0 to 65535/],
   ];
-  for (const [args, why] of cases) {
-    const r = await ganHere(args, work);
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-    const lines = messages(r);
-    assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(lines[0], why);
-  }
+  await assertOneLineErrors(cases, work);
   assert.equal(fs.readFileSync(path.join(work, 'mine', 'notes.txt'), 'utf8'), 'keep me');
   const r = gan(cases[1][0], work);
   assert.equal(r.status, 2);

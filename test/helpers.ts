@@ -1,5 +1,6 @@
 // Running the CLI as a user would, and reading what it says: in this process through main() (fast: tfjs and
 // sharp are loaded once), or as a child process where the exit code, signals or a clean start matter.
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,4 +70,15 @@ export function exitOf(child: import('node:child_process').ChildProcess, ms = 60
       resolve(code);
     });
   });
+}
+
+/** Each command, run in this process in `cwd`, exits 2 with one line (no stack trace) that matches its pattern. */
+export async function assertOneLineErrors(cases: [string[], RegExp][], cwd: string): Promise<void> {
+  for (const [args, why] of cases) {
+    const r = await ganHere(args, cwd);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    const lines = messages(r);
+    assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(lines[0], why);
+  }
 }

@@ -9,7 +9,7 @@ import { sampleToFile, interpolateToFile } from '../src/sample.js';
 import { disposeGan } from '../src/gan.js';
 import { train } from '../src/train.js';
 import { tempDir } from './fixtures.js';
-import { gan, ganHere, messages } from './helpers.js';
+import { assertOneLineErrors, gan, ganHere, messages } from './helpers.js';
 
 let work: string;
 const RES = 16;
@@ -145,11 +145,5 @@ test('sample errors: one line, exit 2, no stack trace', async () => {
     [['interpolate', '--run', 'tiny', '--from', '1', '--to', '2', '--out', 'x.txt'], work, /--out must end in/],
     [['interpolate', '--run', 'tiny', '--from', '1', '--to', '2', '--steps', '1', '--out', 'x.gif'], work, /--steps/],
   ];
-  for (const [args, cwd, why] of cases) {
-    const r = await ganHere(args, cwd);
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-    const lines = messages(r);
-    assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(lines[0], why);
-  }
+  for (const [args, cwd, why] of cases) await assertOneLineErrors([[args, why]], cwd);
 });

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { initBackend } from '../src/backend.js';
 import { timelapse } from '../src/timelapse.js';
 import { tempDir } from './fixtures.js';
-import { ganHere, messages } from './helpers.js';
+import { assertOneLineErrors, ganHere } from './helpers.js';
 import { tinyRun } from './tiny.js';
 
 let work: string;
@@ -70,11 +70,5 @@ test('timelapse errors: one line, exit 2', async () => {
     [['timelapse', '--run', 'tiny', '--frames', '1', '--out', 'x.gif'], /--frames must be from 2/],
     [['timelapse', '--run', 'nope', '--out', 'x.gif'], /no run named "nope"/],
   ];
-  for (const [args, why] of cases) {
-    const r = await ganHere(args, work);
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-    const lines = messages(r);
-    assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(lines[0], why);
-  }
+  await assertOneLineErrors(cases, work);
 });

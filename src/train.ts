@@ -80,7 +80,10 @@ async function trainRun(run: Run, ds: Dataset, o: TrainOptions): Promise<TrainRe
     out = outputs(run, gan, ds, o);
     if (!run.latest) await out.preview(0); // what the untrained generator makes: step 0
     threads = await startThreads(run.threads, { backend: tf.getBackend(), config: c, checkpoint: run.latest?.dir }, gradientSize(gan));
-    if (threads) run.tell(`training on ${threads.count} threads, ${Math.floor(c.batch / threads.count)}-${Math.ceil(c.batch / threads.count)} images of each batch per thread`);
+    if (threads) {
+      const least = Math.floor(c.batch / threads.count), most = Math.ceil(c.batch / threads.count);
+      run.tell(`training on ${threads.count} threads, ${least === most ? least : `${least}-${most}`} images of each batch per thread`);
+    }
     while (step < stopAt && !(stopped = o.signal?.aborted === true)) {
       const t0 = performance.now();
       const inputs = stepInputs(ds, order, c, step);
